@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# zcopy's entry points. Kbuild (not this file) describes the module to the
+# kernel's build system.
+#
+#   make run          boot the release kernel, load zcopy, show what it sees
+#   make test         every test, one verdict: "N passed, M failed"
+#   make vm CMD='..'  run any command in the VM with zcopy loaded
+#                     (KERNEL=test for the debug kernel; default release)
+#   make module       build zcopy.ko against KERNEL (default test)
+#   make kernel       build (or find in the cache) the KERNEL kernel
+#   make provision    install what is missing; prints the versions in use
+#   make fmt          format the module and tools/
+#
+# Everything built lives in $(ZCOPY_CACHE) (default ~/.cache/zcopy).
+
+H := tools/harness
+KERNEL ?= test
+CMD ?= zcopyctl info
+
+.PHONY: help run test vm module kernel provision tools itest fmt clean
+
+help:
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+
+provision:
+	@$(H)/provision.sh
+
+kernel: provision
+	@$(H)/kernel.sh $(KERNEL)
+
+module: provision
+	@$(H)/module.sh $(KERNEL)
+
+tools:
+	cargo build --release --quiet --manifest-path tools/Cargo.toml
+
+itest: tools/target/itest/zcopy_itest
+
+tools/target/itest/zcopy_itest: tools/itest/zcopy_itest.c include/uapi/linux/zcopy.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ $<
+
+test:
+	@$(H)/test.sh
+
+run: provision tools
+	@$(H)/vm.sh --kernel release -- $(H)/demo.sh
+
+vm: provision tools itest
+	@$(H)/vm.sh --kernel $(if $(filter command line,$(origin KERNEL)),$(KERNEL),release) \
+		-- /bin/sh -c 'PATH=$(CURDIR)/tools/target/release:$(CURDIR)/tools/target/itest:$$PATH; $(CMD)'
+
+fmt:
+	@$(H)/rustfmt.sh
+	cargo fmt --manifest-path tools/Cargo.toml
+
+clean:
+	rm -rf tools/target

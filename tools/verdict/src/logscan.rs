@@ -1,0 +1,83 @@
+//! Finds the kernel's own reports of trouble in a kernel log: warnings,
+//! BUGs, oopses, KASAN/KFENCE/UBSAN reports, lockdep splats, RCU stalls,
+//! hung tasks and kmemleak reports. Any one of them fails a test run, even
+//! when every test passed.
+
+/// Substrings that start a report. Each is specific enough not to match the
+/// banners these checkers print at boot ("KASAN: ... enabled" is an
+/// informational line; "BUG: KASAN:" is a report).
+const REPORT_MARKERS: &[&str] = &[
+    "WARNING: ",
+    "BUG: ",
+    "kernel BUG at",
+    "Oops: ",
+    "Oops#",
+    "general protection fault",
+    "Kernel panic",
+    "UBSAN: ",
+    "INFO: possible ",
+    "INFO: task ",
+    "INFO: rcu",
+    "rcu: INFO:",
+    "detected stall",
+    "DEBUG_LOCKS_WARN_ON",
+    "suspected memory leak",
+    "unreferenced object 0x",
+    "Call Trace:",
+    "kfence: KFENCE: ",
+    "iommu: page ",
+];
+
+/// One report found in a log: its line number (1-based) and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub line: usize,
+    pub text: String,
+}
+
+/// Every line of `log` that starts a report, in order.
+pub fn scan(log: &str) -> Vec<Finding> {
+    log.lines()
+        .enumerate()
+        .filter(|(_, l)| REPORT_MARKERS.iter().any(|m| l.contains(m)))
+        .map(|(i, l)| Finding {
+            line: i + 1,
+            text: l.trim_end().to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_boot_log_has_no_findings() {
+        let log = "[    0.000000] Linux version 7.3.4\n\
+                   [    0.100000] kasan: KernelAddressSanitizer initialized (generic)\n\
+                   [    0.200000] kfence: initialized - using 2097152 bytes for 255 objects\n\
+                   [    0.300000] Lock dependency validator: Copyright (c) 2006 Red Hat, Inc.\n\
+                   [    0.400000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15704)\n\
+                   [    1.000000] zcopy: ABI version 1, features 0x0\n";
+        assert_eq!(scan(log), vec![]);
+    }
+
+    #[test]
+    fn reports_are_found() {
+        for line in [
+            "[ 5.1] WARNING: CPU: 1 PID: 77 at rust/zcopy.rs:10 foo+0x1/0x2",
+            "[ 5.1] BUG: KASAN: slab-use-after-free in bar",
+            "[ 5.1] BUG: sleeping function called from invalid context",
+            "[ 5.1] Oops: general protection fault, probably for non-canonical address",
+            "[ 5.1] WARNING: possible circular locking dependency detected",
+            "[ 5.1] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+            "[ 5.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+            "[ 5.1] UBSAN: array-index-out-of-bounds in x.c:1:2",
+        ] {
+            let log = format!("[ 1.0] fine\n{line}\n[ 6.0] fine\n");
+            let found = scan(&log);
+            assert_eq!(found.len(), 1, "{line}");
+            assert_eq!(found[0].line, 2);
+        }
+    }
+}

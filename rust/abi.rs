@@ -12,6 +12,7 @@
 
 use kernel::{
     ioctl::_IOR,
+    prelude::*,
     transmute::{
         AsBytes,
         FromBytes, //
@@ -20,6 +21,7 @@ use kernel::{
 
 #[allow(
     dead_code,
+    unreachable_pub,
     non_camel_case_types,
     non_upper_case_globals,
     clippy::all,

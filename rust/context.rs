@@ -53,7 +53,7 @@ impl MiscDevice for Context {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        KBox::new(Self::new(), GFP_KERNEL)
+        Ok(KBox::new(Self::new(), GFP_KERNEL)?)
     }
 
     fn ioctl(me: &Context, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -55,7 +55,7 @@ inroot() {
 	unshare --mount --fork -- /bin/bash -euc '
 		root=$1; shift
 		mount --make-rprivate /
-		for d in /proc /sys /dev "$ZCOPY_CACHE/src" "$ZCOPY_CACHE/kbuild" \
+		for d in /proc /sys /dev "$ZCOPY_CACHE/src" "$ZCOPY_CACHE/kbuild" "$ZCOPY_CACHE/module" \
 			 "$ZCOPY_ROOT" "$RUSTUP_HOME" "$CARGO_HOME"; do
 			mkdir -p "$d" "$root$d"
 			mount --rbind "$d" "$root$d"

@@ -5,6 +5,7 @@
 #
 #   kernel.sh test      KASAN, lockdep, DEBUG_VM, IOMMU_DEBUG_PAGEALLOC, ...
 #   kernel.sh release   the same machine without the checkers
+#   kernel.sh --key VARIANT   print the cache key only
 #
 # Both are built by clang in the trixie build root (KASAN with Rust needs
 # clang, and a module must be built with its kernel's toolchain, so one
@@ -13,6 +14,8 @@
 # and clang versions. A key hit skips the build.
 . "$(dirname "$0")/common.sh"
 
+key_only=0
+[ "${1:-}" = --key ] && { key_only=1; shift; }
 variant=${1:-}
 case "$variant" in
 release) fragments=(zcopy.config) ;;
@@ -32,10 +35,11 @@ key=$(
 		echo "$kver $variant"
 		echo "$toolchain"
 		for f in "${fragments[@]}"; do cat "$ZCOPY_ROOT/tools/kernel/$f"; done
-		cat "$0" "$(dirname "$0")/common.sh"
+		cat "$0"
 	} | sha256sum | cut -c1-16
 )
 out=$ZCOPY_CACHE/kbuild/$variant-$kver-$key
+[ "$key_only" = 1 ] && { echo "$out"; exit 0; }
 
 if [ -f "$out/.complete" ]; then
 	say "$variant kernel: cache hit ($out)"

@@ -53,7 +53,7 @@ vm: provision tools itest
 
 fmt:
 	@$(H)/rustfmt.sh
-	cargo fmt --manifest-path tools/Cargo.toml
+	cd tools && cargo fmt
 
 clean:
 	rm -rf tools/target

@@ -35,7 +35,7 @@ say "host: building and testing tools/"
 check "host: cargo build" cargo build --release --quiet --manifest-path tools/Cargo.toml
 cargo test --manifest-path tools/Cargo.toml --quiet >"$out/cargo-test.log" 2>&1 || true
 check "host: cargo clippy -D warnings" cargo clippy --quiet --manifest-path tools/Cargo.toml --all-targets -- -D warnings
-check "host: cargo fmt --check" cargo fmt --manifest-path tools/Cargo.toml --check
+check "host: cargo fmt --check" sh -c "cd tools && cargo fmt --check"
 check "host: integration suite builds" make -s itest
 
 say "module: building against the test kernel (first time: ~10 min)"

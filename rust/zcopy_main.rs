@@ -44,7 +44,7 @@ struct ZcopyModule {
 impl kernel::InPlaceModule for ZcopyModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!(
-            "zcopy: ABI version {}, features {:#x}\n",
+            "ABI version {}, features {:#x}\n",
             abi::ZC_ABI_VERSION,
             ioctl::FEATURES
         );

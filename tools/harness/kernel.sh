@@ -47,8 +47,7 @@ if [ -f "$out/.complete" ]; then
 	exit 0
 fi
 
-# One build tree per variant: drop those with a stale key.
-rm -rf "$ZCOPY_CACHE/kbuild/$variant-"*
+rm -rf "$out"
 mkdir -p "$out"
 log=$out/build.log
 say "$variant kernel: building $kver in $out (log: $log)"
@@ -90,5 +89,10 @@ kmake -j"$(($(nproc) + 1))" >>"$log" 2>&1 || {
 	die "kernel build failed, see $log"
 }
 touch "$out/.complete"
+# One build tree per variant: drop those with a stale key, and the module
+# builds made against them.
+for old in "$ZCOPY_CACHE/kbuild/$variant-"* "$ZCOPY_CACHE/module/$variant-"*; do
+	[ "$(basename "$old")" = "$(basename "$out")" ] || rm -rf "$old"
+done
 say "$variant kernel: built in $((SECONDS - start)) s"
 echo "$out"

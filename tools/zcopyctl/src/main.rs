@@ -81,7 +81,7 @@ fn info(json: bool) -> Result<()> {
     }
     println!(
         "{:<10} {:<14} {:<14} {:>11} {:>6}  state",
-        "interface", "driver", "device", "iommu group", "mtu"
+        "interface", "driver", "dma device", "iommu group", "mtu"
     );
     for n in &info.nics {
         let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
@@ -89,7 +89,7 @@ fn info(json: bool) -> Result<()> {
             "{:<10} {:<14} {:<14} {:>11} {:>6}  {}",
             n.name,
             opt(&n.driver),
-            opt(&n.bus_address),
+            opt(&n.dma_device),
             n.iommu_group.map_or("-".into(), |g| g.to_string()),
             n.mtu.map_or("-".into(), |m| m.to_string()),
             opt(&n.operstate),

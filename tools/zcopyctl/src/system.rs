@@ -10,8 +10,10 @@ pub struct Nic {
     pub name: String,
     /// The kernel driver behind the interface, if it has a device.
     pub driver: Option<String>,
-    /// The bus address of its DMA device (PCI), if any.
-    pub bus_address: Option<String>,
+    /// Its DMA device: the nearest device at or above the interface's own
+    /// that sits in an IOMMU group (a virtio-net interface's parent is a
+    /// virtio device; the DMA is done by the PCI function above it).
+    pub dma_device: Option<String>,
     /// The IOMMU group of that device: the device reaches memory only
     /// through mappings made in this group's domain.
     pub iommu_group: Option<u32>,
@@ -37,6 +39,19 @@ fn link_name(p: &Path) -> Option<String> {
         .map(|n| n.to_string_lossy().into_owned())
 }
 
+/// The device at or above `dev` that has an IOMMU group, and the group.
+fn dma_device(dev: &Path) -> Option<(String, u32)> {
+    let mut d = fs::canonicalize(dev).ok()?;
+    loop {
+        if let Some(g) = link_name(&d.join("iommu_group")).and_then(|g| g.parse().ok()) {
+            return Some((d.file_name()?.to_string_lossy().into_owned(), g));
+        }
+        if !d.pop() || d.parent().is_none() || d.ends_with("devices") {
+            return None;
+        }
+    }
+}
+
 fn sorted_entries(dir: &Path) -> Vec<fs::DirEntry> {
     let mut v: Vec<_> = fs::read_dir(dir)
         .map(|d| d.filter_map(Result::ok).collect())
@@ -51,11 +66,12 @@ pub fn nics(sys: &Path) -> Vec<Nic> {
         .map(|e| {
             let dir = e.path();
             let dev = dir.join("device");
+            let dma = dma_device(&dev);
             Nic {
                 name: e.file_name().to_string_lossy().into_owned(),
                 driver: link_name(&dev.join("driver")),
-                bus_address: link_name(&dev),
-                iommu_group: link_name(&dev.join("iommu_group")).and_then(|g| g.parse().ok()),
+                dma_device: dma.as_ref().map(|(d, _)| d.clone()),
+                iommu_group: dma.map(|(_, g)| g),
                 mtu: read_trim(&dir.join("mtu")).and_then(|m| m.parse().ok()),
                 operstate: read_trim(&dir.join("operstate")),
             }
@@ -98,7 +114,12 @@ mod tests {
         fs::write(root.join("kernel/iommu_groups/3/type"), "DMA\n").unwrap();
         symlink(root.join("bus/pci/drivers/e1000e"), pci.join("driver")).unwrap();
         symlink(root.join("kernel/iommu_groups/3"), pci.join("iommu_group")).unwrap();
+        let virtio = pci.join("virtio1");
+        fs::create_dir_all(&virtio).unwrap();
         let eth = root.join("class/net/eth0");
+        let veth = root.join("class/net/eth1");
+        fs::create_dir_all(&veth).unwrap();
+        symlink(&virtio, veth.join("device")).unwrap();
         let lo = root.join("class/net/lo");
         fs::create_dir_all(&eth).unwrap();
         fs::create_dir_all(&lo).unwrap();
@@ -110,10 +131,14 @@ mod tests {
         symlink(&pci, iommu.join("0000:00:02.0")).unwrap();
 
         let n = nics(&root);
-        assert_eq!(n.len(), 2);
+        assert_eq!(n.len(), 3);
+        assert_eq!(n[1].name, "eth1");
+        assert_eq!(n[1].dma_device.as_deref(), Some("0000:00:02.0"));
+        assert_eq!(n[1].iommu_group, Some(3));
+        let n = [&n[0], &n[2]];
         assert_eq!(n[0].name, "eth0");
         assert_eq!(n[0].driver.as_deref(), Some("e1000e"));
-        assert_eq!(n[0].bus_address.as_deref(), Some("0000:00:02.0"));
+        assert_eq!(n[0].dma_device.as_deref(), Some("0000:00:02.0"));
         assert_eq!(n[0].iommu_group, Some(3));
         assert_eq!(n[0].mtu, Some(1500));
         assert_eq!(n[1].name, "lo");

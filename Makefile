@@ -27,7 +27,7 @@ provision:
 	@$(H)/provision.sh
 
 kernel: provision
-	@$(H)/kernel.sh $(KERNEL)
+	@flock $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/kbuild/.lock $(H)/kernel.sh $(KERNEL)
 
 module: provision
 	@$(H)/module.sh $(KERNEL)

@@ -11,7 +11,11 @@
 //! KUnit test checks each against the number the C preprocessor computes.
 
 use kernel::{
-    ioctl::_IOR,
+    ioctl::{
+        _IOR,
+        _IOW,
+        _IOWR, //
+    },
     prelude::*,
     transmute::{
         AsBytes,
@@ -35,18 +39,43 @@ mod generated {
 
 pub(crate) use generated::*;
 
-// SAFETY: `zc_version` has only integer fields and no padding (the C helpers
-// file asserts its size), so every byte pattern is a valid value and every
-// byte of a value is initialised.
-unsafe impl FromBytes for zc_version {}
-// SAFETY: As above.
-unsafe impl AsBytes for zc_version {}
+/// Marks ABI structures as plain bytes in both directions.
+macro_rules! plain_bytes {
+    ($($t:ty),*) => {$(
+        // SAFETY: The UAPI structures have only integer fields and no
+        // implicit padding (`rust/helpers.c` asserts their sizes), so every
+        // byte pattern is a valid value and every byte is initialised.
+        unsafe impl FromBytes for $t {}
+        // SAFETY: As above.
+        unsafe impl AsBytes for $t {}
+    )*};
+}
 
-// CAST: the ioctl type byte and base are small constants that fit in `u32`.
+plain_bytes!(
+    zc_version,
+    zc_register,
+    zc_unregister,
+    zc_page_info,
+    zc_region_info,
+    zc_counters,
+    zc_stats
+);
+
+// CAST: the ioctl type byte is a small constant that fits in `u32`.
 const MAGIC: u32 = ZC_IOC_MAGIC as u32;
 
 /// `ZC_IOC_VERSION`: report the ABI version and features.
-pub(crate) const ZC_IOC_VERSION: u32 = _IOR::<zc_version>(MAGIC, ZC_IOC_BASE);
+pub(crate) const ZC_IOC_VERSION: u32 = _IOR::<zc_version>(MAGIC, ZC_IOC_BASE + ZC_NR_VERSION);
+/// `ZC_IOC_REGISTER`: pin, charge and optionally map a user range.
+pub(crate) const ZC_IOC_REGISTER: u32 = _IOWR::<zc_register>(MAGIC, ZC_IOC_BASE + ZC_NR_REGISTER);
+/// `ZC_IOC_UNREGISTER`: forget a region.
+pub(crate) const ZC_IOC_UNREGISTER: u32 =
+    _IOW::<zc_unregister>(MAGIC, ZC_IOC_BASE + ZC_NR_UNREGISTER);
+/// `ZC_IOC_REGION_INFO`: per-page state of a region.
+pub(crate) const ZC_IOC_REGION_INFO: u32 =
+    _IOWR::<zc_region_info>(MAGIC, ZC_IOC_BASE + ZC_NR_REGION_INFO);
+/// `ZC_IOC_STATS`: module and context counters.
+pub(crate) const ZC_IOC_STATS: u32 = _IOR::<zc_stats>(MAGIC, ZC_IOC_BASE + ZC_NR_STATS);
 
 #[kunit_tests(zcopy_abi)]
 mod tests {
@@ -54,9 +83,17 @@ mod tests {
 
     #[test]
     fn ioctl_numbers_match_the_c_header() {
-        // SAFETY: The helper takes nothing and returns a constant.
-        let from_c = unsafe { crate::helpers::zc_c_ioc_version() };
-        assert_eq!(ZC_IOC_VERSION, from_c);
+        for (nr, rust) in [
+            (ZC_NR_VERSION, ZC_IOC_VERSION),
+            (ZC_NR_REGISTER, ZC_IOC_REGISTER),
+            (ZC_NR_UNREGISTER, ZC_IOC_UNREGISTER),
+            (ZC_NR_REGION_INFO, ZC_IOC_REGION_INFO),
+            (ZC_NR_STATS, ZC_IOC_STATS),
+        ] {
+            // SAFETY: The helper only maps a number to a constant.
+            let from_c = unsafe { crate::helpers::zc_c_ioc_number(nr) };
+            assert_eq!(rust, from_c);
+        }
     }
 
     #[test]

@@ -2,14 +2,24 @@
 
 //! The per-open context.
 //!
-//! Each open file description of `/dev/zcopy` owns one [`Context`]; what a
-//! caller registers or sends through a descriptor lives and dies with it.
-//! Closing the last reference to the descriptor drops the context, which
-//! releases everything it holds.
+//! Each open file description of `/dev/zcopy` owns one [`Context`]: its
+//! registered regions and its counters live and die with it. Closing the
+//! last reference to the descriptor (or the process exiting) drops the
+//! context, and with it every region it still holds.
+//!
+//! Lock order: [`Context::regions`] is taken before any lock of a region;
+//! regions are torn down after it is released.
 
 use crate::{
-    ioctl,
-    stats, //
+    abi, ioctl,
+    region::{
+        Region, //
+        RegisterArgs,
+    },
+    stats::{
+        self,
+        Counters, //
+    },
 };
 use kernel::{
     fs::File,
@@ -17,10 +27,15 @@ use kernel::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    new_mutex,
     prelude::*,
     seq_file::SeqFile,
     seq_print,
-    sync::atomic::Relaxed,
+    sync::{
+        atomic::Relaxed,
+        Arc,
+        Mutex, //
+    },
 };
 
 /// The state behind one open file description of `/dev/zcopy`.
@@ -28,51 +43,103 @@ use kernel::{
 /// # Invariants
 ///
 /// While a `Context` exists it is counted once in [`stats::OPEN_CONTEXTS`].
+#[pin_data(PinnedDrop)]
 pub(crate) struct Context {
     /// Unique for the module's lifetime, shown in `/proc/PID/fdinfo`.
     id: u64,
+    /// This context's counters; regions hold them too.
+    counters: Arc<Counters>,
+    #[pin]
+    regions: Mutex<KVec<Arc<Region>>>,
 }
 
 impl Context {
-    fn new() -> Self {
-        let id = stats::CONTEXTS_OPENED.fetch_add(1, Relaxed) + 1;
+    fn new() -> Result<Pin<KBox<Self>>> {
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let ctx = KBox::pin_init(
+            try_pin_init!(Self {
+                id: stats::CONTEXTS_OPENED.fetch_add(1, Relaxed) + 1,
+                counters,
+                regions <- new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: counted here, uncounted in `drop`.
         stats::OPEN_CONTEXTS.add(1, Relaxed);
-        // INVARIANT: counted just above, uncounted in `Drop`.
-        Self { id }
+        Ok(ctx)
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Registers a region and returns it.
+    pub(crate) fn register(&self, args: &RegisterArgs, max_pinned: u64) -> Result<Arc<Region>> {
+        let region = Region::register(args, &self.counters, max_pinned)?;
+        self.regions.lock().push(region.clone(), GFP_KERNEL)?;
+        Ok(region)
+    }
+
+    /// The region `id` of this context: `ENOENT` if there is none.
+    pub(crate) fn region(&self, id: u32) -> Result<Arc<Region>> {
+        let regions = self.regions.lock();
+        let r = regions.iter().find(|r| r.id() == id).ok_or(ENOENT)?;
+        Ok(r.clone())
+    }
+
+    /// Forgets region `id`; it is torn down once nothing else uses it.
+    /// `ENOENT` if there is no such region, `EBUSY` while sends use it.
+    pub(crate) fn unregister(&self, id: u32) -> Result {
+        let region = {
+            let mut regions = self.regions.lock();
+            let i = regions.iter().position(|r| r.id() == id).ok_or(ENOENT)?;
+            if regions[i].busy() {
+                return Err(EBUSY);
+            }
+            regions.remove(i).map_err(|_| ENOENT)?
+        };
+        // Torn down here, outside the lock, if this was the last user.
+        drop(region);
+        Ok(())
     }
 }
 
-impl Drop for Context {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl PinnedDrop for Context {
+    fn drop(self: Pin<&mut Self>) {
         stats::OPEN_CONTEXTS.fetch_sub(1, Relaxed);
     }
 }
 
 #[vtable]
 impl MiscDevice for Context {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(Self::new(), GFP_KERNEL)?)
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        Self::new()
     }
 
-    fn ioctl(me: &Context, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(me, cmd, arg)
+    fn ioctl(me: Pin<&Context>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl::dispatch(&me, cmd, arg)
     }
 
     #[cfg(CONFIG_COMPAT)]
-    fn compat_ioctl(me: &Context, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn compat_ioctl(me: Pin<&Context>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         // Every argument structure has one layout on all architectures.
-        ioctl::dispatch(me, cmd, arg)
+        ioctl::dispatch(&me, cmd, arg)
     }
 
-    fn show_fdinfo(me: &Context, m: &SeqFile, _file: &File) {
+    fn show_fdinfo(me: Pin<&Context>, m: &SeqFile, _file: &File) {
+        let c: abi::zc_counters = me.counters.to_abi();
         seq_print!(m, "zcopy_context:\t{}\n", me.id);
         seq_print!(
             m,
             "zcopy_open_contexts:\t{}\n",
             stats::get(&stats::OPEN_CONTEXTS)
         );
+        seq_print!(m, "zcopy_regions:\t{}\n", c.regions);
+        seq_print!(m, "zcopy_pinned_pages:\t{}\n", c.pinned_pages);
+        seq_print!(m, "zcopy_mapped_pages:\t{}\n", c.mapped_pages);
     }
 }
 
@@ -81,15 +148,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn contexts_are_counted_while_alive() {
+    fn contexts_are_counted_while_alive() -> Result {
         let before = stats::get(&stats::OPEN_CONTEXTS);
-        let a = Context::new();
-        let b = Context::new();
+        let a = Context::new()?;
+        let b = Context::new()?;
         assert!(b.id > a.id);
         assert_eq!(stats::get(&stats::OPEN_CONTEXTS), before + 2);
         drop(a);
         assert_eq!(stats::get(&stats::OPEN_CONTEXTS), before + 1);
         drop(b);
         assert_eq!(stats::get(&stats::OPEN_CONTEXTS), before);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_and_double_unregister_are_enoent() -> Result {
+        let ctx = Context::new()?;
+        assert!(ctx.unregister(0).err() == Some(ENOENT));
+        assert!(ctx.unregister(u32::MAX).err() == Some(ENOENT));
+        assert!(ctx.region(12345).err() == Some(ENOENT));
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 
 #[allow(
     dead_code,
+    improper_ctypes,
     unreachable_pub,
     clippy::all,
     clippy::undocumented_unsafe_blocks,

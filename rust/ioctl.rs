@@ -2,16 +2,20 @@
 
 //! The ioctl front of `/dev/zcopy`.
 //!
-//! Thin by design: each command copies its argument in, calls the domain
-//! code and copies the result out. Unknown commands, including a known
-//! number with the wrong size or direction, are `ENOTTY`; a bad user pointer
-//! is `EFAULT`.
+//! Thin by design: each command copies its argument in, checks what only
+//! the ABI knows (reserved fields, unknown flags), calls the domain code and
+//! copies the result out. Unknown commands, including a known number with
+//! the wrong size or direction, are `ENOTTY`; a bad user pointer is
+//! `EFAULT`. See `Documentation/abi.rst` for every errno.
 
 use crate::{
     abi,
-    context::Context, //
+    context::Context,
+    region::RegisterArgs,
+    stats, //
 };
 use kernel::{
+    bindings,
     ioctl::_IOC_SIZE,
     prelude::*,
     uaccess::{
@@ -21,18 +25,43 @@ use kernel::{
 };
 
 /// The `ZC_FEAT_*` bits this module implements.
-pub(crate) const FEATURES: u64 = 0;
+pub(crate) const FEATURES: u64 = abi::ZC_FEAT_REGISTER as u64;
+
+/// Most `zc_page_info` entries one `ZC_IOC_REGION_INFO` call returns.
+pub(crate) const MAX_INFO_PAGES: u32 = 4096;
 
 /// Runs one ioctl on `ctx`.
-pub(crate) fn dispatch(_ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
+pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
     let user = UserSlice::new(UserPtr::from_addr(arg), _IOC_SIZE(cmd));
     match cmd {
-        abi::ZC_IOC_VERSION => {
-            user.writer().write(&version())?;
-            Ok(0)
+        abi::ZC_IOC_VERSION => user.writer().write(&version())?,
+        abi::ZC_IOC_REGISTER => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_register = r.read()?;
+            register(ctx, &mut a)?;
+            w.write(&a)?;
         }
-        _ => Err(ENOTTY),
+        abi::ZC_IOC_UNREGISTER => {
+            let a: abi::zc_unregister = user.reader().read()?;
+            if a.reserved != 0 {
+                return Err(EINVAL);
+            }
+            ctx.unregister(a.id)?;
+        }
+        abi::ZC_IOC_REGION_INFO => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_region_info = r.read()?;
+            region_info(ctx, &mut a)?;
+            w.write(&a)?;
+        }
+        abi::ZC_IOC_STATS => user.writer().write(&abi::zc_stats {
+            module: stats::MODULE.to_abi(),
+            context: ctx.counters().to_abi(),
+            max_pinned_pages: crate::max_pinned_pages(),
+        })?,
+        _ => return Err(ENOTTY),
     }
+    Ok(0)
 }
 
 /// The reply to `ZC_IOC_VERSION`.
@@ -42,4 +71,60 @@ fn version() -> abi::zc_version {
         reserved: 0,
         features: FEATURES,
     }
+}
+
+fn register(ctx: &Context, a: &mut abi::zc_register) -> Result {
+    if a.flags & !abi::ZC_REGISTER_READONLY != 0
+        || a.reserved != 0
+        || a.id != 0
+        || a.nr_pages != 0
+        || a.nr_folios != 0
+    {
+        return Err(EINVAL);
+    }
+    if a.ifindex < 0 {
+        return Err(ENODEV);
+    }
+    let args = RegisterArgs {
+        addr: a.addr,
+        len: a.len,
+        read_only: a.flags & abi::ZC_REGISTER_READONLY != 0,
+        ifindex: a.ifindex,
+    };
+    let region = ctx.register(&args, crate::max_pinned_pages())?;
+    a.id = region.id();
+    // CAST: `region::span` bounds the page count by `u32::MAX`; pins are at
+    // most one per page.
+    a.nr_pages = region.nr_pages() as u32;
+    a.nr_folios = region.nr_pins() as u32;
+    Ok(())
+}
+
+fn region_info(ctx: &Context, a: &mut abi::zc_region_info) -> Result {
+    let region = ctx.region(a.id)?;
+    region.describe(a);
+    if a.first_page > a.total_pages {
+        return Err(EINVAL);
+    }
+    let n = a
+        .nr_pages
+        .min(a.total_pages - a.first_page)
+        .min(MAX_INFO_PAGES);
+    if n > 0 {
+        // SAFETY: `capable` may be called from any process context.
+        let privileged = unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) };
+        let mut pages = KVVec::with_capacity(n as usize, GFP_KERNEL)?;
+        region.page_info(a.first_page as usize, n as usize, privileged, &mut pages)?;
+        // CAST: user addresses fit in `usize`; a truncated one faults.
+        let mut w = UserSlice::new(
+            UserPtr::from_addr(a.pages as usize),
+            pages.len() * size_of::<abi::zc_page_info>(),
+        )
+        .writer();
+        for p in pages.iter() {
+            w.write(p)?;
+        }
+    }
+    a.nr_pages = n;
+    Ok(())
 }

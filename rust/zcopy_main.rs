@@ -11,9 +11,20 @@
 //! - [`context`]: the per-open context behind each file descriptor;
 //! - [`ioctl`]: the ioctl front, which copies arguments in, calls the domain
 //!   code and copies results out;
-//! - [`stats`]: module-wide counters.
+//! - [`region`]: registered regions, which own
+//!   - [`pin`]: long-term pins on user pages,
+//!   - [`account`]: their charges to `RLIMIT_MEMLOCK`, `VmPin` and the
+//!     module's cap,
+//!   - [`dma`]: their mapping for a network device's DMA;
+//! - [`netdev`]: finding a device's DMA device, unmapping before it goes;
+//! - [`stats`]: counters, per context and for the module, also in debugfs
+//!   (`/sys/kernel/debug/zcopy/stats`).
 
 use kernel::{
+    debugfs::{
+        Dir,
+        File, //
+    },
     miscdevice::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
@@ -22,10 +33,17 @@ use kernel::{
 };
 
 mod abi;
+mod account;
 mod context;
+mod dma;
 mod helpers;
 mod ioctl;
+mod netdev;
+mod pin;
+mod region;
 mod stats;
+#[cfg(CONFIG_KUNIT = "y")]
+mod testing;
 
 module! {
     type: ZcopyModule,
@@ -33,12 +51,40 @@ module! {
     authors: ["The zcopy developers"],
     description: "Zero-copy networking from pinned, IOMMU-mapped user pages",
     license: "GPL",
+    params: {
+        max_pinned_pages: u64 {
+            default: 65536,
+            description: "Most pages all regions may pin at once (default 65536: 256 MiB)",
+        },
+    },
 }
 
-#[pin_data]
+/// The module-wide cap on pinned pages.
+pub(crate) fn max_pinned_pages() -> u64 {
+    module_parameters::max_pinned_pages.value()
+}
+
+/// Writes the module's counters as `name value` lines.
+fn write_stats(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+    let c = stats::MODULE.to_abi();
+    writeln!(f, "open_contexts {}", stats::get(&stats::OPEN_CONTEXTS))?;
+    writeln!(f, "regions {}", c.regions)?;
+    writeln!(f, "pinned_pages {}", c.pinned_pages)?;
+    writeln!(f, "mapped_pages {}", c.mapped_pages)?;
+    writeln!(f, "charged_pages {}", account::GlobalCharge::total())?;
+    writeln!(f, "max_pinned_pages {}", max_pinned_pages())?;
+    writeln!(f, "regions_total {}", c.regions_total)?;
+    writeln!(f, "pinned_total {}", c.pinned_total)?;
+    writeln!(f, "mapped_total {}", c.mapped_total)
+}
+
+#[pin_data(PinnedDrop)]
 struct ZcopyModule {
     #[pin]
     _miscdev: MiscDeviceRegistration<context::Context>,
+    #[pin]
+    _stats: File<()>,
+    _debugfs: Dir,
 }
 
 impl kernel::InPlaceModule for ZcopyModule {
@@ -48,8 +94,23 @@ impl kernel::InPlaceModule for ZcopyModule {
             abi::ZC_ABI_VERSION,
             ioctl::FEATURES
         );
+        let debugfs = Dir::new(c"zcopy");
         try_pin_init!(Self {
-            _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" }),
+            // SAFETY: Called once, here, before any region can exist.
+            _miscdev <- unsafe { netdev::init() }.map(|()| {
+                MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" })
+            })?,
+            _stats <- debugfs.read_callback_file(c"stats", (), &write_stats),
+            _debugfs: debugfs,
         })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for ZcopyModule {
+    fn drop(self: Pin<&mut Self>) {
+        // Every context is closed (they hold the module), so no region is
+        // mapped and the notifier has nothing left to do.
+        netdev::exit();
     }
 }

@@ -41,6 +41,14 @@ debian_mirror() {
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
+# The build directory of kernel VARIANT, built first if the cache misses.
+# Builds are serialised: two at once on two cores help nobody, and two of
+# the same variant would share a directory.
+kernel_dir() {
+	mkdir -p "$ZCOPY_CACHE/kbuild"
+	flock "$ZCOPY_CACHE/kbuild/.lock" "$ZCOPY_ROOT/tools/harness/kernel.sh" "$1"
+}
+
 # The unpacked kernel source tree (after provisioning).
 kernel_src() {
 	[ -f "$SRC_STAMP" ] || die "kernel source missing: run 'make provision'"

@@ -12,7 +12,7 @@
 
 variant=${1:-}
 [ "$variant" = test ] || [ "$variant" = release ] || die "usage: module.sh test|release"
-kdir=$("$ZCOPY_ROOT/tools/harness/kernel.sh" "$variant")
+kdir=$(kernel_dir "$variant")
 out=$ZCOPY_CACHE/module/$(basename "$kdir")
 mkdir -p "$out"
 rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \

@@ -43,7 +43,7 @@ check "module: builds with CLIPPY=1 and no warnings" tools/harness/module.sh tes
 check "module: rustfmt --check" tools/harness/rustfmt.sh --check
 
 vm_rc=0
-if [ -f "$ZCOPY_CACHE/module/$(basename "$(tools/harness/kernel.sh test 2>/dev/null)")/zcopy.ko" ]; then
+if [ -f "$ZCOPY_CACHE/module/$(basename "$(kernel_dir test 2>/dev/null)")/zcopy.ko" ]; then
 	say "VM: KUnit suites and the integration suite on the test kernel"
 	tools/harness/vm.sh --kernel test --out "$out/vm" -- \
 		"$ZCOPY_ROOT/tools/target/itest/zcopy_itest" >/dev/null 2>"$out/vm.log" || vm_rc=$?

@@ -33,7 +33,7 @@ done
 [ $# -gt 0 ] || die "usage: vm.sh [--kernel test|release] [--out DIR] [--no-module] -- CMD [ARG...]"
 out=${out:-$ZCOPY_CACHE/runs/$variant}
 
-kdir=$("$ZCOPY_ROOT/tools/harness/kernel.sh" "$variant")
+kdir=$(kernel_dir "$variant")
 ko=-
 [ "$module" = 1 ] && ko=$("$ZCOPY_ROOT/tools/harness/module.sh" "$variant")
 

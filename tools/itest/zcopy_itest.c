@@ -16,15 +16,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/zcopy.h>
 
 #define DEV "/dev/zcopy"
+#define PAGE 4096UL
 #define KNOWN_FEATURES (ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE)
 
 /* A test returns 0 on pass, 1 on fail, -1 to skip; fail() says why. */
@@ -233,6 +239,595 @@ static int test_two_processes_at_once(void)
 	return bad;
 }
 
+
+/* ---- regions ------------------------------------------------------------ */
+
+static struct zc_stats get_stats(int fd)
+{
+	struct zc_stats st;
+
+	memset(&st, 0xff, sizeof(st));
+	if (ioctl(fd, ZC_IOC_STATS, &st))
+		memset(&st, 0xff, sizeof(st));
+	return st;
+}
+
+/* The module's pinned pages now, through a fresh fd. */
+static long long module_pinned(void)
+{
+	int fd = open_dev();
+	struct zc_stats st;
+
+	if (fd < 0)
+		return -1;
+	st = get_stats(fd);
+	close(fd);
+	return (long long)st.module.pinned_pages;
+}
+
+/* A "Key:   N kB" value of /proc/self/status, or -1. */
+static long status_kb(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			val = strtol(line + klen + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+static int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,
+	       struct zc_register *out)
+{
+	struct zc_register r = {
+		.addr = (unsigned long)addr,
+		.len = len,
+		.flags = flags,
+		.ifindex = ifindex,
+	};
+	int ret = ioctl(fd, ZC_IOC_REGISTER, &r);
+
+	if (out)
+		*out = r;
+	return ret;
+}
+
+static int unreg(int fd, __u32 id)
+{
+	struct zc_unregister u = { .id = id };
+
+	return ioctl(fd, ZC_IOC_UNREGISTER, &u);
+}
+
+/* Fills pages[0..n) of region id; returns entries written or -1. */
+static int region_pages(int fd, __u32 id, __u32 first, __u32 n, struct zc_page_info *pages,
+			struct zc_region_info *out)
+{
+	struct zc_region_info ri = {
+		.id = id,
+		.first_page = first,
+		.nr_pages = n,
+		.pages = (unsigned long)pages,
+	};
+
+	if (ioctl(fd, ZC_IOC_REGION_INFO, &ri))
+		return -1;
+	if (out)
+		*out = ri;
+	return ri.nr_pages;
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0x5a, len);
+	return p;
+}
+
+/* The ifindex and PCI address of the interface driven by `driver`, or 0. */
+static int iface_by_driver(const char *driver, char *pci, size_t pcilen)
+{
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *e;
+	int ifindex = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && !ifindex) {
+		char path[PATH_MAX], link[PATH_MAX];
+		ssize_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (strcmp(strrchr(link, '/') + 1, driver))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		snprintf(pci, pcilen, "%s", strrchr(link, '/') + 1);
+		snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", e->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fscanf(f, "%d", &ifindex) != 1)
+				ifindex = 0;
+			fclose(f);
+		}
+	}
+	closedir(d);
+	return ifindex;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Drops `cap` from this process's effective and permitted sets. */
+static int drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[cap / 32].effective &= ~(1U << (cap % 32));
+	d[cap / 32].permitted &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &h, d);
+}
+
+static int test_register_roundtrip(void)
+{
+	int fd = open_dev();
+	char *buf = map_anon(4 * PAGE);
+	struct zc_register r;
+	struct zc_page_info pi[5];
+	struct zc_region_info ri;
+	struct zc_stats st;
+	long vmpin0 = status_kb("VmPin");
+	int i;
+
+	CHECK(fd >= 0 && buf, "setup");
+	/* 3 pages' worth starting mid-page: 4 pages are pinned. */
+	CHECK(reg(fd, buf + 100, 3 * PAGE, 0, 0, &r) == 0, "register");
+	CHECK(r.id != 0 && r.nr_pages == 4 && r.nr_folios == 4,
+	      "id %u nr_pages %u nr_folios %u", r.id, r.nr_pages, r.nr_folios);
+	CHECK(status_kb("VmPin") == vmpin0 + 16, "VmPin %ld kB, want %ld", status_kb("VmPin"),
+	      vmpin0 + 16);
+	st = get_stats(fd);
+	CHECK(st.context.regions == 1 && st.context.pinned_pages == 4 &&
+	      st.context.mapped_pages == 0, "context stats %llu/%llu/%llu",
+	      (unsigned long long)st.context.regions, (unsigned long long)st.context.pinned_pages,
+	      (unsigned long long)st.context.mapped_pages);
+	CHECK(region_pages(fd, r.id, 0, 5, pi, &ri) == 4, "region info");
+	CHECK(ri.total_pages == 4 && ri.addr == (unsigned long)buf + 100 && ri.len == 3 * PAGE &&
+	      ri.flags == 0 && ri.ifindex == 0, "region description");
+	for (i = 0; i < 4; i++) {
+		CHECK(pi[i].flags == ZC_PAGE_DMA_PINNED, "page %d flags %#x", i, pi[i].flags);
+		CHECK(pi[i].pincount == 1, "page %d pincount %u", i, pi[i].pincount);
+		CHECK(pi[i].refcount > 1024, "page %d refcount %u", i, pi[i].refcount);
+		CHECK(pi[i].iova == 0 && pi[i].order == 0, "page %d iova/order", i);
+	}
+	CHECK(region_pages(fd, r.id, 3, 5, pi, NULL) == 1, "info from the last page");
+	CHECK(region_pages(fd, r.id, 4, 5, pi, NULL) == 0, "info past the last page");
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK(status_kb("VmPin") == vmpin0, "VmPin %ld kB after, want %ld", status_kb("VmPin"),
+	      vmpin0);
+	st = get_stats(fd);
+	CHECK(st.context.regions == 0 && st.context.pinned_pages == 0 &&
+	      st.context.regions_total == 1 && st.context.pinned_total == 4, "stats after");
+	close(fd);
+	munmap(buf, 4 * PAGE);
+	return 0;
+}
+
+static int test_register_10000_times(void)
+{
+	int fd = open_dev(), i;
+	char *buf = map_anon(2 * PAGE);
+	long vmpin0 = status_kb("VmPin"), vmlck0 = status_kb("VmLck");
+	long long pinned0 = module_pinned();
+	struct zc_page_info ref[2], now[2];
+	struct zc_register r, obs;
+
+	CHECK(fd >= 0 && buf, "setup");
+	/* An observer region shows the pages' counts; it pins once itself. */
+	CHECK(reg(fd, buf, 2 * PAGE, ZC_REGISTER_READONLY, 0, &obs) == 0, "observer");
+	CHECK(region_pages(fd, obs.id, 0, 2, ref, NULL) == 2, "observer info");
+	for (i = 0; i < 10000; i++) {
+		CHECK(reg(fd, buf, 2 * PAGE, 0, 0, &r) == 0, "register #%d", i);
+		CHECK(unreg(fd, r.id) == 0, "unregister #%d", i);
+	}
+	CHECK(region_pages(fd, obs.id, 0, 2, now, NULL) == 2, "observer info after");
+	for (i = 0; i < 2; i++)
+		CHECK(now[i].refcount == ref[i].refcount && now[i].pincount == ref[i].pincount,
+		      "page %d: refcount %u pincount %u, were %u %u", i, now[i].refcount,
+		      now[i].pincount, ref[i].refcount, ref[i].pincount);
+	CHECK(unreg(fd, obs.id) == 0, "observer unregister");
+	CHECK(module_pinned() == pinned0, "module pinned %lld, was %lld", module_pinned(), pinned0);
+	CHECK(status_kb("VmPin") == vmpin0 && status_kb("VmLck") == vmlck0, "VmPin/VmLck moved");
+	close(fd);
+	munmap(buf, 2 * PAGE);
+	return 0;
+}
+
+/* In a child without CAP_IPC_LOCK and RLIMIT_MEMLOCK of 8 pages. */
+static int memlock_child(void)
+{
+	struct rlimit rl = { 8 * PAGE, 8 * PAGE };
+	char *buf = map_anon(16 * PAGE);
+	struct zc_register r;
+	int fd = open_dev();
+	long long pinned0;
+
+	CHECK(fd >= 0 && buf, "setup");
+	CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0, "setrlimit");
+	CHECK(drop_cap(CAP_IPC_LOCK) == 0, "drop CAP_IPC_LOCK");
+	pinned0 = get_stats(fd).module.pinned_pages;
+	CHECK(reg(fd, buf, 8 * PAGE, 0, 0, &r) == 0, "8 pages within an 8-page limit");
+	CHECK_ERRNO(reg(fd, buf + 8 * PAGE, PAGE, 0, 0, NULL), ENOMEM, "a 9th page");
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK_ERRNO(reg(fd, buf, 9 * PAGE, 0, 0, NULL), ENOMEM, "9 pages at once");
+	CHECK((long long)get_stats(fd).module.pinned_pages == pinned0, "pages left pinned");
+	CHECK(status_kb("VmPin") == 0, "VmPin %ld kB", status_kb("VmPin"));
+	CHECK(reg(fd, buf, 8 * PAGE, 0, 0, &r) == 0, "8 pages again");
+	close(fd);
+	return 0;
+}
+
+static int run_in_child(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0, "fork");
+	if (pid == 0)
+		_exit(fn() ? 1 : 0);
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+static int test_memlock_limit(void)
+{
+	return run_in_child(memlock_child);
+}
+
+static int test_huge_page_is_one_folio(void)
+{
+	size_t huge = 2UL << 20;
+	char *raw = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = (char *)(((unsigned long)raw + huge - 1) & ~(huge - 1));
+	struct zc_page_info pi[2];
+	struct zc_register r;
+	long vmpin0 = status_kb("VmPin");
+	int fd = open_dev();
+
+	CHECK(fd >= 0 && raw != MAP_FAILED, "setup");
+	CHECK(madvise(buf, huge, MADV_HUGEPAGE) == 0, "MADV_HUGEPAGE");
+	memset(buf, 1, huge);
+	CHECK(reg(fd, buf, huge, 0, 0, &r) == 0, "register");
+	CHECK(r.nr_pages == 512, "nr_pages %u", r.nr_pages);
+	CHECK(r.nr_folios == 1, "nr_folios %u: the huge page is not one pin", r.nr_folios);
+	CHECK(status_kb("VmPin") == vmpin0 + 2048, "VmPin +%ld kB", status_kb("VmPin") - vmpin0);
+	CHECK(region_pages(fd, r.id, 0, 1, pi, NULL) == 1 &&
+	      region_pages(fd, r.id, 511, 1, pi + 1, NULL) == 1, "info");
+	CHECK(pi[0].order == 9 && (pi[0].flags & ZC_PAGE_LARGE) && pi[0].pincount == 1,
+	      "order %u flags %#x pincount %u", pi[0].order, pi[0].flags, pi[0].pincount);
+	CHECK(pi[1].order == 9 && pi[1].pincount == 1, "last page of the folio");
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK(status_kb("VmPin") == vmpin0, "VmPin after");
+	close(fd);
+	munmap(raw, 2 * huge);
+	return 0;
+}
+
+static int test_hugetlb_is_one_folio(void)
+{
+	size_t huge = 2UL << 20;
+	struct zc_register r;
+	long vmpin0 = status_kb("VmPin");
+	int fd = open_dev();
+	char *buf;
+
+	CHECK(fd >= 0, "open");
+	CHECK(write_file("/proc/sys/vm/nr_hugepages", "2") == 0, "reserve huge pages");
+	buf = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		   -1, 0);
+	CHECK(buf != MAP_FAILED, "MAP_HUGETLB");
+	memset(buf, 2, huge);
+	CHECK(reg(fd, buf + 5 * PAGE, 3 * PAGE, 0, 0, &r) == 0, "register part of it");
+	CHECK(r.nr_pages == 3 && r.nr_folios == 1, "nr_pages %u nr_folios %u", r.nr_pages,
+	      r.nr_folios);
+	/* The whole folio is pinned, so the whole folio is charged. */
+	CHECK(status_kb("VmPin") == vmpin0 + 2048, "VmPin +%ld kB", status_kb("VmPin") - vmpin0);
+	close(fd);
+	CHECK(status_kb("VmPin") == vmpin0, "VmPin after close");
+	munmap(buf, huge);
+	write_file("/proc/sys/vm/nr_hugepages", "0");
+	return 0;
+}
+
+static int test_fork_keeps_parent_pages(void)
+{
+	char pci[64];
+	int ifindex = iface_by_driver("e1000e", pci, sizeof(pci));
+	char *buf = map_anon(2 * PAGE);
+	struct zc_page_info before[2], after[2];
+	struct zc_register r;
+	int fd = open_dev(), status, i;
+	pid_t pid;
+
+	CHECK(fd >= 0 && buf && ifindex > 0, "setup (e1000e ifindex %d)", ifindex);
+	memset(buf, 'P', 2 * PAGE);
+	CHECK(reg(fd, buf, 2 * PAGE, 0, ifindex, &r) == 0, "register mapped");
+	CHECK(region_pages(fd, r.id, 0, 2, before, NULL) == 2, "info");
+	CHECK(before[0].iova != 0, "no IOVA for a privileged caller");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		memset(buf, 'C', 2 * PAGE);
+		_exit(buf[0] == 'C' ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child");
+	for (i = 0; i < (int)(2 * PAGE); i++)
+		CHECK(buf[i] == 'P', "parent byte %d is %#x after the child wrote", i, buf[i]);
+	CHECK(region_pages(fd, r.id, 0, 2, after, NULL) == 2, "info after");
+	for (i = 0; i < 2; i++)
+		CHECK(after[i].iova == before[i].iova && after[i].pincount == before[i].pincount &&
+		      (after[i].flags & ZC_PAGE_DMA_PINNED), "page %d changed identity", i);
+	close(fd);
+	munmap(buf, 2 * PAGE);
+	return 0;
+}
+
+static int iova_child(void)
+{
+	char pci[64];
+	int ifindex = iface_by_driver("e1000e", pci, sizeof(pci));
+	char *buf = map_anon(PAGE);
+	struct zc_page_info pi;
+	struct zc_register r;
+	int fd = open_dev();
+
+	CHECK(fd >= 0 && buf && ifindex > 0, "setup");
+	CHECK(reg(fd, buf, PAGE, 0, ifindex, &r) == 0, "register mapped");
+	CHECK(region_pages(fd, r.id, 0, 1, &pi, NULL) == 1 && pi.iova != 0, "root sees the IOVA");
+	CHECK(drop_cap(CAP_SYS_ADMIN) == 0, "drop CAP_SYS_ADMIN");
+	CHECK(region_pages(fd, r.id, 0, 1, &pi, NULL) == 1, "info");
+	CHECK(pi.iova == 0 && (pi.flags & ZC_PAGE_MAPPED), "unprivileged: iova %#llx flags %#x",
+	      (unsigned long long)pi.iova, pi.flags);
+	return 0;
+}
+
+static int test_iova_only_for_cap_sys_admin(void)
+{
+	return run_in_child(iova_child);
+}
+
+static int test_mapping_and_bad_interfaces(void)
+{
+	char pci[64];
+	int e1000e = iface_by_driver("e1000e", pci, sizeof(pci));
+	int virtio = iface_by_driver("virtio_net", pci, sizeof(pci));
+	char *buf = map_anon(3 * PAGE);
+	struct zc_page_info pi[3];
+	struct zc_region_info ri;
+	struct zc_register r;
+	struct zc_stats st;
+	int fd = open_dev(), i;
+	long long pinned0 = module_pinned();
+
+	CHECK(fd >= 0 && buf && e1000e > 0 && virtio > 0, "setup");
+	CHECK_ERRNO(reg(fd, buf, PAGE, 0, 1, NULL), EOPNOTSUPP, "loopback");
+	CHECK_ERRNO(reg(fd, buf, PAGE, 0, 100000, NULL), ENODEV, "unknown ifindex");
+	CHECK_ERRNO(reg(fd, buf, PAGE, 0, -5, NULL), ENODEV, "negative ifindex");
+	CHECK(module_pinned() == pinned0, "failed registrations left pages pinned");
+	/* virtio-net: its DMA device is the PCI function above the virtio device. */
+	CHECK(reg(fd, buf, 3 * PAGE, 0, virtio, &r) == 0, "map for virtio-net");
+	CHECK(region_pages(fd, r.id, 0, 3, pi, &ri) == 3, "info");
+	CHECK((ri.flags & ZC_REGION_MAPPED) && ri.ifindex == virtio, "region flags %#x", ri.flags);
+	for (i = 0; i < 3; i++)
+		CHECK(pi[i].iova && (pi[i].flags & ZC_PAGE_MAPPED), "page %d not mapped", i);
+	st = get_stats(fd);
+	CHECK(st.context.mapped_pages == 3, "mapped_pages %llu",
+	      (unsigned long long)st.context.mapped_pages);
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK(get_stats(fd).context.mapped_pages == 0, "mapped after unregister");
+	close(fd);
+	munmap(buf, 3 * PAGE);
+	return 0;
+}
+
+static int test_unbinding_the_nic_unmaps(void)
+{
+	char pci[64];
+	int ifindex = iface_by_driver("e1000e", pci, sizeof(pci));
+	char *buf = map_anon(2 * PAGE);
+	struct zc_page_info pi[2];
+	struct zc_region_info ri;
+	struct zc_register r;
+	int fd = open_dev(), rebound;
+
+	CHECK(fd >= 0 && buf && ifindex > 0, "setup");
+	CHECK(reg(fd, buf, 2 * PAGE, 0, ifindex, &r) == 0, "register mapped");
+	CHECK(get_stats(fd).context.mapped_pages == 2, "mapped");
+	CHECK(write_file("/sys/bus/pci/drivers/e1000e/unbind", pci) == 0, "unbind %s", pci);
+	CHECK(region_pages(fd, r.id, 0, 2, pi, &ri) == 2, "info after unbind");
+	rebound = write_file("/sys/bus/pci/drivers/e1000e/bind", pci);
+	CHECK(!(ri.flags & ZC_REGION_MAPPED), "still mapped after the device went away");
+	CHECK(pi[0].iova == 0 && !(pi[0].flags & ZC_PAGE_MAPPED), "page still has an IOVA");
+	CHECK(pi[0].flags & ZC_PAGE_DMA_PINNED, "the region must stay pinned");
+	CHECK(get_stats(fd).context.mapped_pages == 0, "mapped_pages after unbind");
+	CHECK(unreg(fd, r.id) == 0, "unregister after unbind");
+	CHECK(rebound == 0, "rebind %s", pci);
+	close(fd);
+	munmap(buf, 2 * PAGE);
+	return 0;
+}
+
+static int test_bad_register_inputs(void)
+{
+	char *buf = map_anon(4 * PAGE), *ro, *none;
+	struct zc_register r;
+	int fd = open_dev(), other = open_dev();
+	long long pinned0 = module_pinned();
+	long vmpin0 = status_kb("VmPin");
+	struct zc_register bad;
+
+	CHECK(fd >= 0 && other >= 0 && buf, "setup");
+	ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	none = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED && none != MAP_FAILED, "mmap");
+	munmap(buf + PAGE, PAGE); /* a hole in the middle */
+
+	CHECK_ERRNO(reg(fd, NULL, PAGE, 0, 0, NULL), EFAULT, "NULL address");
+	CHECK_ERRNO(reg(fd, buf, 0, 0, 0, NULL), EINVAL, "zero length");
+	CHECK_ERRNO(reg(fd, (void *)-4096L, 2 * PAGE, 0, 0, NULL), EOVERFLOW,
+		    "length wrapping the address space");
+	CHECK_ERRNO(reg(fd, buf, 3 * PAGE, 0, 0, NULL), EFAULT, "hole in the middle");
+	CHECK_ERRNO(reg(fd, none, PAGE, 0, 0, NULL), EFAULT, "PROT_NONE");
+	CHECK_ERRNO(reg(fd, ro, PAGE, 0, 0, NULL), EFAULT, "read-only mapping, writable pin");
+	CHECK_ERRNO(reg(fd, (void *)0xffff888000000000UL, PAGE, 0, 0, NULL), EFAULT,
+		    "kernel address");
+	CHECK_ERRNO(reg(fd, buf, PAGE, 1U << 7, 0, NULL), EINVAL, "unknown flag");
+	bad = (struct zc_register){ .addr = (unsigned long)buf, .len = PAGE, .reserved = 1 };
+	CHECK_ERRNO(ioctl(fd, ZC_IOC_REGISTER, &bad), EINVAL, "reserved field set");
+	CHECK_ERRNO(ioctl(fd, _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_REGISTER, __u64[4]), &bad),
+		    ENOTTY, "a struct shorter than the ABI's");
+	CHECK_ERRNO(ioctl(fd, ZC_IOC_REGISTER, NULL), EFAULT, "NULL argument");
+	CHECK(module_pinned() == pinned0 && status_kb("VmPin") == vmpin0,
+	      "a refused registration left something pinned");
+
+	CHECK(reg(fd, ro, PAGE, ZC_REGISTER_READONLY, 0, &r) == 0, "read-only mapping, read-only pin");
+	CHECK_ERRNO(unreg(other, r.id), ENOENT, "another fd's region");
+	CHECK_ERRNO(region_pages(other, r.id, 0, 0, NULL, NULL), ENOENT, "another fd's region info");
+	CHECK_ERRNO(region_pages(fd, r.id, 2, 1, NULL, NULL), EINVAL, "first_page past the end");
+	CHECK_ERRNO(region_pages(fd, r.id, 0, 1, (void *)8, NULL), EFAULT, "bad pages pointer");
+	{
+		struct zc_unregister u = { .id = r.id, .reserved = 1 };
+
+		CHECK_ERRNO(ioctl(fd, ZC_IOC_UNREGISTER, &u), EINVAL, "unregister reserved");
+	}
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK_ERRNO(unreg(fd, r.id), ENOENT, "double unregister");
+	CHECK_ERRNO(unreg(fd, 0), ENOENT, "id 0");
+	CHECK(module_pinned() == pinned0, "pinned after");
+	close(fd);
+	close(other);
+	munmap(ro, PAGE);
+	munmap(none, PAGE);
+	munmap(buf, PAGE);
+	munmap(buf + 2 * PAGE, 2 * PAGE);
+	return 0;
+}
+
+static int test_close_and_kill_release_everything(void)
+{
+	char *buf = map_anon(8 * PAGE);
+	long long pinned0 = module_pinned();
+	int fd = open_dev(), i, status;
+	pid_t pid;
+
+	CHECK(fd >= 0 && buf, "setup");
+	for (i = 0; i < 8; i++)
+		CHECK(reg(fd, buf + i * PAGE, PAGE, 0, 0, NULL) == 0, "register %d", i);
+	CHECK(module_pinned() == pinned0 + 8, "pinned %lld", module_pinned());
+	close(fd);
+	CHECK(module_pinned() == pinned0, "close left %lld pinned", module_pinned() - pinned0);
+
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		int cfd = open_dev();
+
+		for (i = 0; i < 8; i++)
+			reg(cfd, buf + i * PAGE, PAGE, 0, 0, NULL);
+		kill(getpid(), SIGSTOP);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status), "child stopped");
+	CHECK(module_pinned() == pinned0 + 8, "child pinned %lld", module_pinned() - pinned0);
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &status, 0) == pid, "reap");
+	CHECK(module_pinned() == pinned0, "kill -9 left %lld pinned", module_pinned() - pinned0);
+	munmap(buf, 8 * PAGE);
+	return 0;
+}
+
+static int reload(const char *ko, const char *params)
+{
+	int kfd;
+
+	/* A failed test may have returned without closing its descriptors,
+	 * and any open /dev/zcopy keeps the module loaded. */
+	syscall(SYS_close_range, 3, ~0U, 0);
+
+	if (syscall(SYS_delete_module, "zcopy", O_NONBLOCK))
+		return fail("delete_module");
+	kfd = open(ko, O_RDONLY | O_CLOEXEC);
+	if (kfd < 0)
+		return fail("open %s", ko);
+	if (syscall(SYS_finit_module, kfd, params, 0)) {
+		close(kfd);
+		return fail("finit_module %s", params);
+	}
+	close(kfd);
+	return 0;
+}
+
+static int test_global_cap(void)
+{
+	const char *ko = getenv("ZCOPY_KO");
+	char *buf = map_anon(16 * PAGE);
+	struct zc_register r;
+	struct zc_stats st;
+	int fd;
+
+	if (!ko || !*ko || !strcmp(ko, "-")) {
+		printf("# ZCOPY_KO not set: cannot reload the module with a cap\n");
+		return -1;
+	}
+	CHECK(buf, "setup");
+	if (reload(ko, "max_pinned_pages=8"))
+		return 1;
+	fd = open_dev();
+	CHECK(fd >= 0, "open");
+	st = get_stats(fd);
+	CHECK(st.max_pinned_pages == 8, "max_pinned_pages %llu",
+	      (unsigned long long)st.max_pinned_pages);
+	CHECK(reg(fd, buf, 8 * PAGE, 0, 0, &r) == 0, "8 pages under a cap of 8");
+	CHECK_ERRNO(reg(fd, buf + 8 * PAGE, PAGE, 0, 0, NULL), ENOMEM, "a 9th page");
+	CHECK(get_stats(fd).module.pinned_pages == 8, "pinned after refusal");
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK_ERRNO(reg(fd, buf, 9 * PAGE, 0, 0, NULL), ENOMEM, "9 pages at once");
+	CHECK(get_stats(fd).module.pinned_pages == 0, "pinned after refusal");
+	close(fd);
+	munmap(buf, 16 * PAGE);
+	return reload(ko, "");
+}
+
 static int test_rmmod_refused_while_open(void)
 {
 	const char *ko = getenv("ZCOPY_KO");
@@ -242,6 +837,7 @@ static int test_rmmod_refused_while_open(void)
 		printf("# ZCOPY_KO not set: cannot reload the module afterwards\n");
 		return -1;
 	}
+	syscall(SYS_close_range, 3, ~0U, 0); /* see reload() */
 	fd = open_dev();
 	CHECK(fd >= 0, "open");
 	CHECK_ERRNO(syscall(SYS_delete_module, "zcopy", O_NONBLOCK), EWOULDBLOCK,
@@ -271,7 +867,19 @@ static const struct {
 	{ "contexts_are_per_open", test_contexts_are_per_open },
 	{ "open_close_many", test_open_close_many },
 	{ "two_processes_at_once", test_two_processes_at_once },
-	/* Last: it unloads and reloads the module. */
+	{ "register_roundtrip", test_register_roundtrip },
+	{ "register_10000_times", test_register_10000_times },
+	{ "memlock_limit", test_memlock_limit },
+	{ "huge_page_is_one_folio", test_huge_page_is_one_folio },
+	{ "hugetlb_is_one_folio", test_hugetlb_is_one_folio },
+	{ "fork_keeps_parent_pages", test_fork_keeps_parent_pages },
+	{ "iova_only_for_cap_sys_admin", test_iova_only_for_cap_sys_admin },
+	{ "mapping_and_bad_interfaces", test_mapping_and_bad_interfaces },
+	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps },
+	{ "bad_register_inputs", test_bad_register_inputs },
+	{ "close_and_kill_release_everything", test_close_and_kill_release_everything },
+	/* Last: these unload and reload the module. */
+	{ "global_cap", test_global_cap },
 	{ "rmmod_refused_while_open", test_rmmod_refused_while_open },
 };
 

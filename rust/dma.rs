@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Streaming DMA mappings of pinned pages for one device.
+//!
+//! C headers: [`include/linux/dma-mapping.h`](srctree/include/linux/dma-mapping.h),
+//! [`include/linux/scatterlist.h`](srctree/include/linux/scatterlist.h).
+//!
+//! A [`DmaMapping`] builds a scatterlist over pages someone else keeps
+//! pinned and maps it with `dma_map_sgtable` for a device, read-only from
+//! the device's side (`DMA_TO_DEVICE`). Behind an IOMMU the pages get IOVAs
+//! in the device's domain, and only they become reachable by it. Dropping
+//! the mapping unmaps it (with `iommu.strict=1` the IOTLB is flushed
+//! before `dma_unmap_sgtable` returns) and only then releases the device.
+
+use crate::netdev::NetdevRef;
+use kernel::{
+    bindings,
+    dma::DataDirection,
+    page::PAGE_SIZE,
+    prelude::*,
+    types::Opaque, //
+};
+
+/// Pinned pages mapped for a device.
+///
+/// # Invariants
+///
+/// - `sgt` is an initialised `sg_table` over the pages, mapped for `dev`
+///   with `DMA_TO_DEVICE`; it is unmapped and freed exactly once, in `Drop`.
+/// - `dev` holds a reference (`get_device`), dropped after the unmap.
+/// - `iovas[i]` is the bus address of page `i`.
+pub(crate) struct DmaMapping {
+    sgt: KBox<Opaque<bindings::sg_table>>,
+    dev: *mut bindings::device,
+    iovas: KVVec<u64>,
+    /// The interface the mapping was made for; released last.
+    netdev: NetdevRef,
+}
+
+// SAFETY: A mapping may be torn down from any task.
+unsafe impl Send for DmaMapping {}
+// SAFETY: `&DmaMapping` only reads immutable fields.
+unsafe impl Sync for DmaMapping {}
+
+impl DmaMapping {
+    /// Maps `pages` for `netdev`'s DMA device.
+    ///
+    /// # Safety
+    ///
+    /// The pages must stay pinned until the returned mapping is dropped.
+    pub(crate) unsafe fn map(netdev: NetdevRef, pages: &[*mut bindings::page]) -> Result<Self> {
+        let dev = netdev.dma_device()?;
+        if pages.is_empty() {
+            return Err(EINVAL);
+        }
+        let n: u32 = pages.len().try_into().map_err(|_| E2BIG)?;
+        // SAFETY: `dev` is valid while `netdev` is held.
+        let max_segment = match unsafe { bindings::dma_max_mapping_size(dev) } {
+            0 => u32::MAX,
+            m => u32::try_from(m).unwrap_or(u32::MAX),
+        };
+        let sgt = KBox::new(Opaque::<bindings::sg_table>::zeroed(), GFP_KERNEL)?;
+        // SAFETY: `sgt` is zeroed memory for a table; `pages` holds `n`
+        // valid page pointers, which the function only reads.
+        kernel::error::to_result(unsafe {
+            bindings::sg_alloc_table_from_pages_segment(
+                sgt.get(),
+                pages.as_ptr().cast_mut(),
+                n,
+                0,
+                pages.len() * PAGE_SIZE,
+                max_segment,
+                bindings::GFP_KERNEL,
+            )
+        })?;
+        // SAFETY: `dev` is a live device (held through `netdev`); `sgt` was
+        // initialised above.
+        let r =
+            unsafe { bindings::dma_map_sgtable(dev, sgt.get(), DataDirection::ToDevice.into(), 0) };
+        if r != 0 {
+            // SAFETY: Allocated above and not mapped.
+            unsafe { bindings::sg_free_table(sgt.get()) };
+            return Err(Error::from_errno(r));
+        }
+        // SAFETY: `dev` is valid; the reference is dropped in `Drop`.
+        unsafe { bindings::get_device(dev) };
+        // INVARIANT: mapped and referenced above; `iovas` is filled next.
+        let mut this = Self {
+            sgt,
+            dev,
+            iovas: KVVec::new(),
+            netdev,
+        };
+        this.iovas = this.page_iovas(pages.len())?;
+        Ok(this)
+    }
+
+    /// Walks the DMA segments: each covers a run of whole pages.
+    fn page_iovas(&self, nr_pages: usize) -> Result<KVVec<u64>> {
+        let mut iovas = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+        // SAFETY: `sgt` is initialised and mapped (type invariant).
+        let (mut sg, nents) = unsafe { ((*self.sgt.get()).sgl, (*self.sgt.get()).nents) };
+        for _ in 0..nents {
+            if sg.is_null() {
+                break;
+            }
+            // SAFETY: `sg` is one of the table's first `nents` entries.
+            let (addr, len) = unsafe { (bindings::sg_dma_address(sg), bindings::sg_dma_len(sg)) };
+            let mut off = 0;
+            while off < len as usize && iovas.len() < nr_pages {
+                iovas.push(addr + off as u64, GFP_KERNEL)?;
+                off += PAGE_SIZE;
+            }
+            // SAFETY: As above; `sg_next` returns NULL after the last one.
+            sg = unsafe { bindings::sg_next(sg) };
+        }
+        if iovas.len() != nr_pages {
+            return Err(EIO);
+        }
+        Ok(iovas)
+    }
+
+    /// The bus address (IOVA behind an IOMMU) of page `i`.
+    pub(crate) fn iova(&self, i: usize) -> Option<u64> {
+        self.iovas.get(i).copied()
+    }
+
+    /// The mapped device's IOMMU domain, or null without one.
+    pub(crate) fn iommu_domain(&self) -> *mut bindings::iommu_domain {
+        // SAFETY: `dev` is held (type invariant).
+        unsafe { bindings::iommu_get_domain_for_dev(self.dev) }
+    }
+
+    /// Whether the mapping was made for this `net_device`.
+    pub(crate) fn is_for(&self, netdev: *mut c_void) -> bool {
+        self.netdev.as_ptr() == netdev
+    }
+}
+
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        // Unmap first: after this the device can no longer reach the pages.
+        // SAFETY: Mapped in `map` for `dev` with this direction and no
+        // attributes; unmapped only here.
+        unsafe {
+            bindings::dma_unmap_sgtable(self.dev, self.sgt.get(), DataDirection::ToDevice.into(), 0)
+        };
+        // SAFETY: Initialised in `map`, freed only here.
+        unsafe { bindings::sg_free_table(self.sgt.get()) };
+        // SAFETY: Drops the reference taken in `map`.
+        unsafe { bindings::put_device(self.dev) };
+        // `netdev` is released after this body.
+    }
+}
+
+#[kunit_tests(zcopy_dma)]
+mod tests {
+    use super::*;
+    use crate::helpers;
+
+    #[test]
+    fn sg_table_layout_matches_c() {
+        // `DmaMapping` allocates the table from the Rust type's size and
+        // reads `sgl` and `nents` at the Rust offsets: both must be C's.
+        // SAFETY: The helpers return constants.
+        let (size, nents) = unsafe {
+            (
+                helpers::zc_c_sg_table_size(),
+                helpers::zc_c_sg_table_nents_offset(),
+            )
+        };
+        assert_eq!(size as usize, size_of::<bindings::sg_table>());
+        assert_eq!(
+            nents as usize,
+            core::mem::offset_of!(bindings::sg_table, nents)
+        );
+    }
+}

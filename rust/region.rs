@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Registered regions: user pages pinned, charged and optionally mapped for
+//! a network device, for as long as the region lives.
+//!
+//! A [`Region`] owns, in this order: its device mapping (if any), its pins,
+//! its charges. Rust drops fields in declaration order, so teardown is
+//! always **unmap, then unpin, then uncharge**: the device loses its
+//! translations before the pages can be freed or reused, and the pages are
+//! released before the limits they were charged to are. That order is a
+//! property of the type, not of any function someone could reorder.
+//!
+//! A region is shared (`Arc`): its context's table holds one reference and
+//! anything using it (a send in flight) holds another, so it is torn down
+//! when the last user lets go. `inflight` counts users that must block
+//! `ZC_IOC_UNREGISTER` (`EBUSY`).
+//!
+//! Lock order: RTNL, then `netdev::MAPPED`, then [`Region::mapping`].
+
+use crate::{
+    abi,
+    account::{
+        GlobalCharge,
+        MemlockCharge, //
+    },
+    dma::DmaMapping,
+    netdev::{
+        self,
+        NetdevRef,
+        Rtnl, //
+    },
+    pin::PinnedPages,
+    stats::{
+        Counters,
+        Gauge,
+        Kind, //
+    },
+};
+use kernel::{
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, Mutex,
+    },
+};
+
+/// The page-aligned start and page count of `[addr, addr + len)`.
+///
+/// `EINVAL` for an empty range, `EFAULT` for NULL, `EOVERFLOW` when the
+/// range wraps the address space or has more pages than the ABI counts.
+pub(crate) fn span(addr: u64, len: u64) -> Result<(usize, usize)> {
+    if len == 0 {
+        return Err(EINVAL);
+    }
+    if addr == 0 {
+        return Err(EFAULT);
+    }
+    // CAST: `PAGE_SIZE` fits in `u64`.
+    let page = PAGE_SIZE as u64;
+    let end = addr
+        .checked_add(len)
+        .and_then(|e| e.checked_add(page - 1))
+        .ok_or(EOVERFLOW)?
+        & !(page - 1);
+    let start = addr & !(page - 1);
+    let nr = (end - start) / page;
+    if nr > u64::from(u32::MAX) {
+        return Err(EOVERFLOW);
+    }
+    let start = usize::try_from(start).map_err(|_| EOVERFLOW)?;
+    // CAST: `nr <= u32::MAX`.
+    Ok((start, nr as usize))
+}
+
+/// Region ids are unique for the module's lifetime, so a stale or foreign
+/// id never names someone else's region.
+static NEXT_ID: Atomic<u32> = Atomic::new(1);
+
+/// A device mapping and the gauge that counts it.
+struct Mapped {
+    mapping: DmaMapping,
+    _gauge: Gauge,
+}
+
+/// What `ZC_IOC_REGISTER` asks for.
+pub(crate) struct RegisterArgs {
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+    pub(crate) read_only: bool,
+    pub(crate) ifindex: i32,
+}
+
+/// A registered region.
+///
+/// # Invariants
+///
+/// - `mapping`, when `Some`, maps exactly the pages of `pins`, and the
+///   region is listed in `netdev::MAPPED`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Region {
+    id: u32,
+    addr: u64,
+    len: u64,
+    read_only: bool,
+    ifindex: i32,
+    inflight: Atomic<u32>,
+    // Fields drop in declaration order, and that order is the teardown
+    // order: first unmap (the device can no longer reach the pages), then
+    // unpin, then give back the charges. Keep it so.
+    #[pin]
+    mapping: Mutex<Option<Mapped>>,
+    pins: PinnedPages,
+    _memlock: MemlockCharge,
+    _global: GlobalCharge,
+    _pinned: Gauge,
+    _region: Gauge,
+}
+
+impl Region {
+    /// Pins, charges and (with an ifindex) maps the caller's range.
+    pub(crate) fn register(
+        args: &RegisterArgs,
+        ctx: &Arc<Counters>,
+        max_pinned: u64,
+    ) -> Result<Arc<Self>> {
+        let (start, nr_pages) = span(args.addr, args.len)?;
+        let pins = PinnedPages::pin(start, nr_pages, args.read_only)?;
+        let memlock = MemlockCharge::charge(pins.charge())?;
+        let global = GlobalCharge::charge(pins.charge(), max_pinned)?;
+        let mut id = NEXT_ID.fetch_add(1, Relaxed);
+        if id == 0 {
+            id = NEXT_ID.fetch_add(1, Relaxed);
+        }
+        let region = Arc::pin_init(
+            try_pin_init!(Self {
+                id,
+                addr: args.addr,
+                len: args.len,
+                read_only: args.read_only,
+                ifindex: args.ifindex,
+                inflight: Atomic::new(0),
+                mapping <- new_mutex!(None),
+                _pinned: Gauge::new(ctx, Kind::PinnedPages, pins.len()),
+                _region: Gauge::new(ctx, Kind::Regions, 1),
+                pins,
+                _memlock: memlock,
+                _global: global,
+            }),
+            GFP_KERNEL,
+        )?;
+        if args.ifindex != 0 {
+            region.map_for(args.ifindex, ctx)?;
+        }
+        Ok(region)
+    }
+
+    /// Maps the region for the DMA device of interface `ifindex`.
+    fn map_for(&self, ifindex: i32, ctx: &Arc<Counters>) -> Result {
+        let netdev = NetdevRef::get(ifindex)?;
+        netdev.dma_device()?;
+        let rtnl = Rtnl::lock();
+        // Under RTNL the device cannot start unregistering; once it does,
+        // the notifier will find this region in the list.
+        if !netdev.registered(&rtnl) {
+            return Err(ENODEV);
+        }
+        // SAFETY: `self.pins` outlives the mapping: the mapping lives in
+        // `self.mapping`, which is dropped (or emptied) before `self.pins`.
+        let mapping = unsafe { DmaMapping::map(netdev, self.pins.pages()) }?;
+        let mut list = netdev::mapped();
+        list.insert(self)?;
+        // INVARIANT: mapped for our pages, and listed just above.
+        *self.mapping.lock() = Some(Mapped {
+            mapping,
+            _gauge: Gauge::new(ctx, Kind::MappedPages, self.pins.len()),
+        });
+        Ok(())
+    }
+
+    /// Unmaps the region if it is mapped for `netdev`; true if it did.
+    /// Called with `netdev::MAPPED` locked, under RTNL.
+    pub(crate) fn unmap_if_for(&self, netdev: *mut c_void) -> bool {
+        let mut guard = self.mapping.lock();
+        if guard.as_ref().is_some_and(|m| m.mapping.is_for(netdev)) {
+            // Dropping the mapping unmaps it and releases the device.
+            *guard = None;
+            return true;
+        }
+        false
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.pins.len()
+    }
+
+    pub(crate) fn nr_pins(&self) -> usize {
+        self.pins.nr_pins()
+    }
+
+    /// Whether a user that blocks unregistering holds the region.
+    pub(crate) fn busy(&self) -> bool {
+        self.inflight.load(Relaxed) != 0
+    }
+
+    /// Fills `out` with the state of pages `first..first + n`, IOVAs only
+    /// if `privileged`.
+    pub(crate) fn page_info(
+        &self,
+        first: usize,
+        n: usize,
+        privileged: bool,
+        out: &mut KVVec<abi::zc_page_info>,
+    ) -> Result {
+        let guard = self.mapping.lock();
+        for i in first..first + n {
+            let st = self.pins.page_state(i).ok_or(EINVAL)?;
+            let iova = guard.as_ref().and_then(|m| m.mapping.iova(i));
+            let mut flags = 0;
+            if st.dma_pinned {
+                flags |= abi::ZC_PAGE_DMA_PINNED;
+            }
+            if iova.is_some() {
+                flags |= abi::ZC_PAGE_MAPPED;
+            }
+            if st.order > 0 {
+                flags |= abi::ZC_PAGE_LARGE;
+            }
+            out.push(
+                abi::zc_page_info {
+                    iova: if privileged { iova.unwrap_or(0) } else { 0 },
+                    // CAST: counts are non-negative `int`s.
+                    refcount: st.refcount as u32,
+                    pincount: st.pincount as u32,
+                    flags,
+                    // CAST: folio orders are below 64.
+                    order: st.order as u16,
+                    reserved: 0,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The region's description for `ZC_IOC_REGION_INFO`.
+    pub(crate) fn describe(&self, info: &mut abi::zc_region_info) {
+        let mut flags = 0;
+        if self.read_only {
+            flags |= abi::ZC_REGION_READONLY;
+        }
+        if self.mapping.lock().is_some() {
+            flags |= abi::ZC_REGION_MAPPED;
+        }
+        info.flags = flags;
+        info.addr = self.addr;
+        info.len = self.len;
+        // CAST: `span` bounds the page count by `u32::MAX`.
+        info.total_pages = self.pins.len() as u32;
+        info.ifindex = self.ifindex;
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Region {
+    fn drop(self: Pin<&mut Self>) {
+        // Leave the list of mapped regions before the fields (the mapping
+        // first) are torn down, so the notifier never sees a dying region.
+        netdev::mapped().remove(&self);
+    }
+}
+
+#[kunit_tests(zcopy_region)]
+mod tests {
+    use super::*;
+    use crate::{
+        pin::probe,
+        testing::UserMem, //
+    };
+    use kernel::bindings;
+
+    #[test]
+    fn span_rounds_to_pages_and_rejects_bad_ranges() {
+        let p = PAGE_SIZE as u64;
+        assert!(span(p, 1) == Ok((PAGE_SIZE, 1)));
+        assert!(span(p + 1, p) == Ok((PAGE_SIZE, 2)));
+        assert!(span(p - 1, 2) == Ok((0, 2)));
+        assert!(span(p, 0) == Err(EINVAL));
+        assert!(span(0, p) == Err(EFAULT));
+        assert!(span(u64::MAX - 10, 100) == Err(EOVERFLOW));
+        assert!(span(u64::MAX - p + 2, 1) == Err(EOVERFLOW));
+        assert!(span(p, (u64::from(u32::MAX) + 1) * p) == Err(EOVERFLOW));
+    }
+
+    /// `(refcount, pincount)` of each page `observer` pins.
+    fn counts(observer: &PinnedPages) -> Result<KVec<(i32, i32)>> {
+        let mut v = KVec::new();
+        for i in 0..observer.len() {
+            let s = observer.page_state(i).ok_or(EINVAL)?;
+            v.push((s.refcount, s.pincount), GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    /// An interface of the test's network namespace with a DMA device.
+    fn dma_ifindex() -> Option<i32> {
+        (1..64).find(|&i| NetdevRef::get(i).is_ok_and(|n| n.dma_device().is_ok()))
+    }
+
+    fn args(mem: &UserMem, len: usize, ifindex: i32) -> RegisterArgs {
+        RegisterArgs {
+            addr: mem.addr() as u64,
+            len: len as u64,
+            read_only: false,
+            ifindex,
+        }
+    }
+
+    #[test]
+    fn register_then_drop_returns_counts() -> Result {
+        let mem = UserMem::new(3 * PAGE_SIZE)?;
+        mem.touch()?;
+        let observer = PinnedPages::pin(mem.addr(), 3, true)?;
+        let before = counts(&observer)?;
+        let ctx = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let r = Region::register(&args(&mem, 3 * PAGE_SIZE, 0), &ctx, u64::MAX)?;
+        assert_eq!(r.nr_pages(), 3);
+        assert_eq!(ctx.now(Kind::PinnedPages), 3);
+        assert_eq!(ctx.now(Kind::Regions), 1);
+        assert_eq!(ctx.now(Kind::MappedPages), 0);
+        drop(r);
+        assert_eq!(ctx.now(Kind::PinnedPages), 0);
+        assert_eq!(ctx.now(Kind::Regions), 0);
+        assert!(counts(&observer)? == before);
+        Ok(())
+    }
+
+    #[test]
+    fn global_cap_refuses_and_pins_nothing() -> Result {
+        let mem = UserMem::new(2 * PAGE_SIZE)?;
+        mem.touch()?;
+        let ctx = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let cap = GlobalCharge::total() + 1;
+        let r = Region::register(&args(&mem, 2 * PAGE_SIZE, 0), &ctx, cap);
+        assert!(r.err() == Some(ENOMEM));
+        assert_eq!(ctx.now(Kind::PinnedPages), 0);
+        assert_eq!(GlobalCharge::total(), cap - 1);
+        Ok(())
+    }
+
+    // What the probe saw between unmap and unpin.
+    static PROBE_DOMAIN: Atomic<usize> = Atomic::new(0);
+    static PROBE_IOVA: Atomic<u64> = Atomic::new(0);
+    static PROBE_RAN: Atomic<u32> = Atomic::new(0);
+    static PROBE_PHYS: Atomic<u64> = Atomic::new(u64::MAX);
+    static PROBE_PINNED: Atomic<u32> = Atomic::new(0);
+
+    fn probe_fn(p: &PinnedPages) {
+        let domain = PROBE_DOMAIN.load(Relaxed) as *mut bindings::iommu_domain;
+        // SAFETY: The domain outlives the device, which is still bound.
+        let phys = unsafe { bindings::iommu_iova_to_phys(domain, PROBE_IOVA.load(Relaxed)) };
+        PROBE_PHYS.store(phys, Relaxed);
+        PROBE_PINNED.store(
+            u32::from(p.page_state(0).is_some_and(|s| s.dma_pinned)),
+            Relaxed,
+        );
+        PROBE_RAN.store(1, Relaxed);
+    }
+
+    #[test]
+    fn teardown_unmaps_before_it_unpins() -> Result {
+        let ifindex = dma_ifindex();
+        assert!(ifindex.is_some());
+        let ifindex = ifindex.ok_or(ENODEV)?;
+        let mem = UserMem::new(2 * PAGE_SIZE)?;
+        mem.touch()?;
+        let ctx = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let r = Region::register(&args(&mem, 2 * PAGE_SIZE, ifindex), &ctx, u64::MAX)?;
+        assert_eq!(ctx.now(Kind::MappedPages), 2);
+        let (domain, iova) = {
+            let g = r.mapping.lock();
+            let m = g.as_ref().ok_or(EINVAL)?;
+            (m.mapping.iommu_domain(), m.mapping.iova(0).ok_or(EINVAL)?)
+        };
+        assert!(!domain.is_null());
+        // SAFETY: The domain belongs to the mapped, still bound device.
+        let phys = unsafe { bindings::iommu_iova_to_phys(domain, iova) };
+        assert!(phys != 0);
+        PROBE_DOMAIN.store(domain as usize, Relaxed);
+        PROBE_IOVA.store(iova, Relaxed);
+        PROBE_RAN.store(0, Relaxed);
+        probe::set(probe_fn);
+        drop(r);
+        assert_eq!(PROBE_RAN.load(Relaxed), 1);
+        // At the moment of unpinning, the IOVA no longer translated...
+        assert_eq!(PROBE_PHYS.load(Relaxed), 0);
+        // ...and the page was still pinned.
+        assert_eq!(PROBE_PINNED.load(Relaxed), 1);
+        assert_eq!(ctx.now(Kind::MappedPages), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn virtual_interface_is_eopnotsupp_and_missing_is_enodev() -> Result {
+        let mem = UserMem::new(PAGE_SIZE)?;
+        mem.touch()?;
+        let ctx = Arc::new(Counters::new(), GFP_KERNEL)?;
+        // ifindex 1 is loopback in every namespace.
+        let r = Region::register(&args(&mem, PAGE_SIZE, 1), &ctx, u64::MAX);
+        assert!(r.err() == Some(EOPNOTSUPP));
+        let r = Region::register(&args(&mem, PAGE_SIZE, 0x7fff_0000), &ctx, u64::MAX);
+        assert!(r.err() == Some(ENODEV));
+        assert_eq!(ctx.now(Kind::PinnedPages), 0);
+        Ok(())
+    }
+}

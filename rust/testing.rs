@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Fixtures shared by the KUnit suites.
+
+use crate::helpers;
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+/// Anonymous user memory in the KUnit test's own mm, unmapped by KUnit
+/// when the test ends.
+pub(crate) struct UserMem {
+    addr: usize,
+    len: usize,
+}
+
+impl UserMem {
+    /// Maps `len` bytes (a multiple of the page size) read-write.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        // SAFETY: The helper only calls `kunit_vm_mmap` for the current test.
+        let addr = unsafe { helpers::zc_kunit_mmap_anon(len as c_ulong) } as usize;
+        if addr >= (-4095isize) as usize {
+            // CAST: an error value is a negative errno in an unsigned long.
+            return Err(Error::from_errno(addr as isize as i32));
+        }
+        Ok(Self { addr, len })
+    }
+
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Writes every page once so it is faulted in, with the page index as
+    /// its first byte.
+    pub(crate) fn touch(&self) -> Result {
+        for (i, page) in (self.addr..self.addr + self.len)
+            .step_by(PAGE_SIZE)
+            .enumerate()
+        {
+            let mut w = UserSlice::new(UserPtr::from_addr(page), 1).writer();
+            // CAST: only the low byte of the index is wanted.
+            w.write_slice(&[i as u8])?;
+        }
+        Ok(())
+    }
+}

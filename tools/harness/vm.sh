@@ -55,7 +55,7 @@ say "booting the $variant kernel (TCG, 2 vCPUs, Intel IOMMU strict, e1000e + vir
 start=$SECONDS
 set +e
 PATH="$VENV/bin:$PATH" timeout --foreground -k 10 "$timeout" vng --run "$kdir" --disable-kvm --force-9p \
-	--skip-modules --cpus 2 --memory 2G --verbose --rwdir "$out" --cwd "$PWD" \
+	--skip-modules --cpus 2 --memory 1G --verbose --rwdir "$out" --cwd "$PWD" \
 	--qemu-opts="${qemu_opts[*]}" \
 	--append "root=/dev/root intel_iommu=on iommu.strict=1 panic_on_oops=1 kunit.filter_glob=zcopy_*" \
 	--exec "$guest_cmd" </dev/null >"$out/console.log" 2>&1

@@ -39,7 +39,11 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
             let (mut r, mut w) = user.reader_writer();
             let mut a: abi::zc_register = r.read()?;
             register(ctx, &mut a)?;
-            w.write(&a)?;
+            if let Err(e) = w.write(&a) {
+                // The caller cannot learn the id: do not keep the region.
+                ctx.unregister(a.id)?;
+                return Err(e);
+            }
         }
         abi::ZC_IOC_UNREGISTER => {
             let a: abi::zc_unregister = user.reader().read()?;

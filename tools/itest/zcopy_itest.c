@@ -282,6 +282,23 @@ static long status_kb(const char *key)
 	return val;
 }
 
+/* A "name N" line of /sys/kernel/debug/zcopy/stats, or -1. */
+static long long debugfs_value(const char *name)
+{
+	char line[128];
+	size_t len = strlen(name);
+	long long val = -1;
+	FILE *f = fopen("/sys/kernel/debug/zcopy/stats", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ' ')
+			val = strtoll(line + len + 1, NULL, 10);
+	fclose(f);
+	return val;
+}
+
 static int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,
 	       struct zc_register *out)
 {
@@ -420,6 +437,9 @@ static int test_register_roundtrip(void)
 	      st.context.mapped_pages == 0, "context stats %llu/%llu/%llu",
 	      (unsigned long long)st.context.regions, (unsigned long long)st.context.pinned_pages,
 	      (unsigned long long)st.context.mapped_pages);
+	CHECK(debugfs_value("pinned_pages") >= 4 && debugfs_value("regions") >= 1,
+	      "debugfs stats: pinned_pages %lld regions %lld", debugfs_value("pinned_pages"),
+	      debugfs_value("regions"));
 	CHECK(region_pages(fd, r.id, 0, 5, pi, &ri) == 4, "region info");
 	CHECK(ri.total_pages == 4 && ri.addr == (unsigned long)buf + 100 && ri.len == 3 * PAGE &&
 	      ri.flags == 0 && ri.ifindex == 0, "region description");
@@ -432,6 +452,7 @@ static int test_register_roundtrip(void)
 	CHECK(region_pages(fd, r.id, 3, 5, pi, NULL) == 1, "info from the last page");
 	CHECK(region_pages(fd, r.id, 4, 5, pi, NULL) == 0, "info past the last page");
 	CHECK(unreg(fd, r.id) == 0, "unregister");
+	CHECK(debugfs_value("pinned_pages") == module_pinned(), "debugfs and ioctl disagree");
 	CHECK(status_kb("VmPin") == vmpin0, "VmPin %ld kB after, want %ld", status_kb("VmPin"),
 	      vmpin0);
 	st = get_stats(fd);
@@ -717,6 +738,20 @@ static int test_bad_register_inputs(void)
 	CHECK_ERRNO(ioctl(fd, _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_REGISTER, __u64[4]), &bad),
 		    ENOTTY, "a struct shorter than the ABI's");
 	CHECK_ERRNO(ioctl(fd, ZC_IOC_REGISTER, NULL), EFAULT, "NULL argument");
+	{
+		/* A valid request in a read-only page: the reply cannot be
+		 * copied out, so the region must not survive. */
+		char *argp = map_anon(PAGE);
+		struct zc_register *rr = (struct zc_register *)argp;
+
+		CHECK(argp, "mmap");
+		memset(rr, 0, sizeof(*rr));
+		rr->addr = (unsigned long)buf;
+		rr->len = PAGE;
+		CHECK(mprotect(argp, PAGE, PROT_READ) == 0, "mprotect");
+		CHECK_ERRNO(ioctl(fd, ZC_IOC_REGISTER, rr), EFAULT, "read-only argument");
+		munmap(argp, PAGE);
+	}
 	CHECK(module_pinned() == pinned0 && status_kb("VmPin") == vmpin0,
 	      "a refused registration left something pinned");
 

@@ -27,6 +27,85 @@ pub struct ZcVersion {
     pub features: u64,
 }
 
+pub const ZC_NR_VERSION: u8 = 0x00;
+pub const ZC_NR_REGISTER: u8 = 0x01;
+pub const ZC_NR_UNREGISTER: u8 = 0x02;
+pub const ZC_NR_REGION_INFO: u8 = 0x03;
+pub const ZC_NR_STATS: u8 = 0x04;
+
+pub const ZC_REGISTER_READONLY: u32 = 1 << 0;
+
+pub const ZC_PAGE_DMA_PINNED: u32 = 1 << 0;
+pub const ZC_PAGE_MAPPED: u32 = 1 << 1;
+pub const ZC_PAGE_LARGE: u32 = 1 << 2;
+
+pub const ZC_REGION_READONLY: u32 = 1 << 0;
+pub const ZC_REGION_MAPPED: u32 = 1 << 1;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcRegister {
+    pub addr: u64,
+    pub len: u64,
+    pub flags: u32,
+    pub ifindex: i32,
+    pub id: u32,
+    pub nr_pages: u32,
+    pub nr_folios: u32,
+    pub reserved: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcUnregister {
+    pub id: u32,
+    pub reserved: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ZcPageInfo {
+    pub iova: u64,
+    pub refcount: u32,
+    pub pincount: u32,
+    pub flags: u32,
+    pub order: u16,
+    pub reserved: u16,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcRegionInfo {
+    pub id: u32,
+    pub first_page: u32,
+    pub nr_pages: u32,
+    pub flags: u32,
+    pub pages: u64,
+    pub addr: u64,
+    pub len: u64,
+    pub total_pages: u32,
+    pub ifindex: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ZcCounters {
+    pub regions: u64,
+    pub pinned_pages: u64,
+    pub mapped_pages: u64,
+    pub regions_total: u64,
+    pub pinned_total: u64,
+    pub mapped_total: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ZcStats {
+    pub module: ZcCounters,
+    pub context: ZcCounters,
+    pub max_pinned_pages: u64,
+}
+
 const IOC_READ: u32 = 2;
 const IOC_WRITE: u32 = 1;
 
@@ -35,16 +114,23 @@ const fn ioc(dir: u32, nr: u8, size: usize) -> u32 {
     (dir << 30) | ((size as u32) << 16) | ((ZC_IOC_MAGIC as u32) << 8) | nr as u32
 }
 
-#[allow(dead_code, reason = "used by the ioctls that write")]
 const fn iow<T>(nr: u8) -> u32 {
-    ioc(IOC_WRITE, nr, size_of::<T>())
+    ioc(IOC_WRITE, ZC_IOC_BASE + nr, size_of::<T>())
 }
 
 const fn ior<T>(nr: u8) -> u32 {
-    ioc(IOC_READ, nr, size_of::<T>())
+    ioc(IOC_READ, ZC_IOC_BASE + nr, size_of::<T>())
 }
 
-pub const ZC_IOC_VERSION: u32 = ior::<ZcVersion>(ZC_IOC_BASE);
+const fn iowr<T>(nr: u8) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, ZC_IOC_BASE + nr, size_of::<T>())
+}
+
+pub const ZC_IOC_VERSION: u32 = ior::<ZcVersion>(ZC_NR_VERSION);
+pub const ZC_IOC_REGISTER: u32 = iowr::<ZcRegister>(ZC_NR_REGISTER);
+pub const ZC_IOC_UNREGISTER: u32 = iow::<ZcUnregister>(ZC_NR_UNREGISTER);
+pub const ZC_IOC_REGION_INFO: u32 = iowr::<ZcRegionInfo>(ZC_NR_REGION_INFO);
+pub const ZC_IOC_STATS: u32 = ior::<ZcStats>(ZC_NR_STATS);
 
 #[cfg(test)]
 mod tests {
@@ -70,11 +156,35 @@ int main(void)
 {
 	P(ZC_ABI_VERSION); P(ZC_IOC_MAGIC); P(ZC_IOC_BASE);
 	P(ZC_FEAT_REGISTER); P(ZC_FEAT_SEND); P(ZC_FEAT_SENDFILE);
+	P(ZC_NR_VERSION); P(ZC_NR_REGISTER); P(ZC_NR_UNREGISTER);
+	P(ZC_NR_REGION_INFO); P(ZC_NR_STATS);
+	P(ZC_REGISTER_READONLY); P(ZC_PAGE_DMA_PINNED); P(ZC_PAGE_MAPPED);
+	P(ZC_PAGE_LARGE); P(ZC_REGION_READONLY); P(ZC_REGION_MAPPED);
 	P(sizeof(struct zc_version));
 	P(offsetof(struct zc_version, abi_version));
 	P(offsetof(struct zc_version, reserved));
 	P(offsetof(struct zc_version, features));
-	P(ZC_IOC_VERSION);
+	P(sizeof(struct zc_register));
+	P(offsetof(struct zc_register, len)); P(offsetof(struct zc_register, flags));
+	P(offsetof(struct zc_register, ifindex)); P(offsetof(struct zc_register, id));
+	P(offsetof(struct zc_register, nr_pages)); P(offsetof(struct zc_register, nr_folios));
+	P(offsetof(struct zc_register, reserved));
+	P(sizeof(struct zc_unregister)); P(offsetof(struct zc_unregister, reserved));
+	P(sizeof(struct zc_page_info));
+	P(offsetof(struct zc_page_info, refcount)); P(offsetof(struct zc_page_info, pincount));
+	P(offsetof(struct zc_page_info, flags)); P(offsetof(struct zc_page_info, order));
+	P(offsetof(struct zc_page_info, reserved));
+	P(sizeof(struct zc_region_info));
+	P(offsetof(struct zc_region_info, first_page)); P(offsetof(struct zc_region_info, nr_pages));
+	P(offsetof(struct zc_region_info, flags)); P(offsetof(struct zc_region_info, pages));
+	P(offsetof(struct zc_region_info, addr)); P(offsetof(struct zc_region_info, len));
+	P(offsetof(struct zc_region_info, total_pages));
+	P(offsetof(struct zc_region_info, ifindex));
+	P(sizeof(struct zc_counters)); P(offsetof(struct zc_counters, mapped_total));
+	P(sizeof(struct zc_stats)); P(offsetof(struct zc_stats, context));
+	P(offsetof(struct zc_stats, max_pinned_pages));
+	P(ZC_IOC_VERSION); P(ZC_IOC_REGISTER); P(ZC_IOC_UNREGISTER);
+	P(ZC_IOC_REGION_INFO); P(ZC_IOC_STATS);
 	return 0;
 }
 "#,
@@ -104,6 +214,22 @@ int main(void)
             .collect()
     }
 
+    /// `("offsetof(struct c, field)", Rust offset)`.
+    macro_rules! off {
+        ($rust:ident, $c:ident, $field:ident) => {
+            (
+                concat!(
+                    "offsetof(struct ",
+                    stringify!($c),
+                    ", ",
+                    stringify!($field),
+                    ")"
+                ),
+                offset_of!($rust, $field) as u64,
+            )
+        };
+    }
+
     #[test]
     fn mirror_matches_the_c_header() {
         let rust: Vec<(&str, u64)> = vec![
@@ -113,6 +239,17 @@ int main(void)
             ("ZC_FEAT_REGISTER", ZC_FEAT_REGISTER),
             ("ZC_FEAT_SEND", ZC_FEAT_SEND),
             ("ZC_FEAT_SENDFILE", ZC_FEAT_SENDFILE),
+            ("ZC_NR_VERSION", ZC_NR_VERSION.into()),
+            ("ZC_NR_REGISTER", ZC_NR_REGISTER.into()),
+            ("ZC_NR_UNREGISTER", ZC_NR_UNREGISTER.into()),
+            ("ZC_NR_REGION_INFO", ZC_NR_REGION_INFO.into()),
+            ("ZC_NR_STATS", ZC_NR_STATS.into()),
+            ("ZC_REGISTER_READONLY", ZC_REGISTER_READONLY.into()),
+            ("ZC_PAGE_DMA_PINNED", ZC_PAGE_DMA_PINNED.into()),
+            ("ZC_PAGE_MAPPED", ZC_PAGE_MAPPED.into()),
+            ("ZC_PAGE_LARGE", ZC_PAGE_LARGE.into()),
+            ("ZC_REGION_READONLY", ZC_REGION_READONLY.into()),
+            ("ZC_REGION_MAPPED", ZC_REGION_MAPPED.into()),
             ("sizeof(struct zc_version)", size_of::<ZcVersion>() as u64),
             (
                 "offsetof(struct zc_version, abi_version)",
@@ -126,7 +263,50 @@ int main(void)
                 "offsetof(struct zc_version, features)",
                 offset_of!(ZcVersion, features) as u64,
             ),
+            ("sizeof(struct zc_register)", size_of::<ZcRegister>() as u64),
+            off!(ZcRegister, zc_register, len),
+            off!(ZcRegister, zc_register, flags),
+            off!(ZcRegister, zc_register, ifindex),
+            off!(ZcRegister, zc_register, id),
+            off!(ZcRegister, zc_register, nr_pages),
+            off!(ZcRegister, zc_register, nr_folios),
+            off!(ZcRegister, zc_register, reserved),
+            (
+                "sizeof(struct zc_unregister)",
+                size_of::<ZcUnregister>() as u64,
+            ),
+            off!(ZcUnregister, zc_unregister, reserved),
+            (
+                "sizeof(struct zc_page_info)",
+                size_of::<ZcPageInfo>() as u64,
+            ),
+            off!(ZcPageInfo, zc_page_info, refcount),
+            off!(ZcPageInfo, zc_page_info, pincount),
+            off!(ZcPageInfo, zc_page_info, flags),
+            off!(ZcPageInfo, zc_page_info, order),
+            off!(ZcPageInfo, zc_page_info, reserved),
+            (
+                "sizeof(struct zc_region_info)",
+                size_of::<ZcRegionInfo>() as u64,
+            ),
+            off!(ZcRegionInfo, zc_region_info, first_page),
+            off!(ZcRegionInfo, zc_region_info, nr_pages),
+            off!(ZcRegionInfo, zc_region_info, flags),
+            off!(ZcRegionInfo, zc_region_info, pages),
+            off!(ZcRegionInfo, zc_region_info, addr),
+            off!(ZcRegionInfo, zc_region_info, len),
+            off!(ZcRegionInfo, zc_region_info, total_pages),
+            off!(ZcRegionInfo, zc_region_info, ifindex),
+            ("sizeof(struct zc_counters)", size_of::<ZcCounters>() as u64),
+            off!(ZcCounters, zc_counters, mapped_total),
+            ("sizeof(struct zc_stats)", size_of::<ZcStats>() as u64),
+            off!(ZcStats, zc_stats, context),
+            off!(ZcStats, zc_stats, max_pinned_pages),
             ("ZC_IOC_VERSION", ZC_IOC_VERSION.into()),
+            ("ZC_IOC_REGISTER", ZC_IOC_REGISTER.into()),
+            ("ZC_IOC_UNREGISTER", ZC_IOC_UNREGISTER.into()),
+            ("ZC_IOC_REGION_INFO", ZC_IOC_REGION_INFO.into()),
+            ("ZC_IOC_STATS", ZC_IOC_STATS.into()),
         ];
         let c = from_c_header();
         assert_eq!(c.len(), rust.len());

@@ -6,7 +6,7 @@ mod system;
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
@@ -25,6 +25,22 @@ enum Cmd {
     /// The module's ABI version and features, and the IOMMUs and network
     /// interfaces it can use.
     Info,
+    /// Register a fresh buffer, show what zcopy holds for it page by page,
+    /// unregister it and show that everything was given back.
+    Region {
+        /// Buffer size in bytes.
+        #[arg(long, default_value_t = 64 * 1024)]
+        size: usize,
+        /// Map it for this network interface's DMA device (name or index).
+        #[arg(long)]
+        dev: Option<String>,
+        /// Pin read-only.
+        #[arg(long)]
+        read_only: bool,
+        /// Show at most this many pages.
+        #[arg(long, default_value_t = 8)]
+        show: u32,
+    },
 }
 
 #[derive(Serialize)]
@@ -98,16 +114,161 @@ fn info(json: bool) -> Result<()> {
     Ok(())
 }
 
+/// An ifindex from an interface name or number.
+fn ifindex(dev: &str) -> Result<i32> {
+    if let Ok(n) = dev.parse() {
+        return Ok(n);
+    }
+    let path = format!("/sys/class/net/{dev}/ifindex");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("no interface {dev}"))?;
+    Ok(text.trim().parse()?)
+}
+
+/// `VmPin` of this process, in kB.
+fn vm_pin_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmPin:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn page_flags(f: u32) -> String {
+    let mut v = Vec::new();
+    for (bit, name) in [
+        (abi::ZC_PAGE_DMA_PINNED, "pinned"),
+        (abi::ZC_PAGE_MAPPED, "mapped"),
+        (abi::ZC_PAGE_LARGE, "large"),
+    ] {
+        if f & bit != 0 {
+            v.push(name);
+        }
+    }
+    v.join(",")
+}
+
+#[derive(Serialize)]
+struct RegionReport {
+    id: u32,
+    nr_pages: u32,
+    nr_folios: u32,
+    mapped: bool,
+    read_only: bool,
+    vm_pin_kb_before: Option<u64>,
+    vm_pin_kb_registered: Option<u64>,
+    vm_pin_kb_after: Option<u64>,
+    pages: Vec<abi::ZcPageInfo>,
+    stats_registered: abi::ZcStats,
+    stats_after: abi::ZcStats,
+}
+
+fn region(json: bool, size: usize, dev: Option<&str>, read_only: bool, show: u32) -> Result<()> {
+    anyhow::ensure!(size > 0, "--size must be positive");
+    let ifindex = dev.map(ifindex).transpose()?.unwrap_or(0);
+    let d = device::Device::open()?;
+    // Touched, so every page exists before it is pinned.
+    let buf = vec![0x5au8; size];
+    let flags = if read_only {
+        abi::ZC_REGISTER_READONLY
+    } else {
+        0
+    };
+    let vm_pin_kb_before = vm_pin_kb();
+    let r = d.register(&buf, flags, ifindex)?;
+    let vm_pin_kb_registered = vm_pin_kb();
+    let (ri, pages) = d.region_info(r.id, 0, show.min(r.nr_pages))?;
+    let stats_registered = d.stats()?;
+    d.unregister(r.id)?;
+    let report = RegionReport {
+        id: r.id,
+        nr_pages: r.nr_pages,
+        nr_folios: r.nr_folios,
+        mapped: ri.flags & abi::ZC_REGION_MAPPED != 0,
+        read_only: ri.flags & abi::ZC_REGION_READONLY != 0,
+        vm_pin_kb_before,
+        vm_pin_kb_registered,
+        vm_pin_kb_after: vm_pin_kb(),
+        pages,
+        stats_registered,
+        stats_after: d.stats()?,
+    };
+    drop(buf);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let kb = |v: Option<u64>| v.map_or("?".into(), |v| format!("{v} kB"));
+    println!(
+        "registered {} bytes as region {}: {} pages, {} pins{}{}",
+        size,
+        report.id,
+        report.nr_pages,
+        report.nr_folios,
+        if report.read_only { ", read-only" } else { "" },
+        if report.mapped {
+            format!(", mapped for ifindex {ifindex}")
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "VmPin: {} before, {} registered, {} after unregistering",
+        kb(report.vm_pin_kb_before),
+        kb(report.vm_pin_kb_registered),
+        kb(report.vm_pin_kb_after)
+    );
+    println!(
+        "{:>5} {:>9} {:>9} {:>6} {:>18}  flags",
+        "page", "refcount", "pincount", "order", "iova"
+    );
+    for (i, p) in report.pages.iter().enumerate() {
+        println!(
+            "{:>5} {:>9} {:>9} {:>6} {:>#18x}  {}",
+            i,
+            p.refcount,
+            p.pincount,
+            p.order,
+            p.iova,
+            page_flags(p.flags)
+        );
+    }
+    let (m, a) = (&report.stats_registered.module, &report.stats_after.module);
+    println!(
+        "module: {} regions, {} pages pinned, {} mapped while registered; {}, {}, {} after",
+        m.regions, m.pinned_pages, m.mapped_pages, a.regions, a.pinned_pages, a.mapped_pages
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Info => info(cli.json),
+        Cmd::Region {
+            size,
+            dev,
+            read_only,
+            show,
+        } => region(cli.json, size, dev.as_deref(), read_only, show),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_flags_are_named() {
+        assert_eq!(page_flags(0), "");
+        assert_eq!(
+            page_flags(abi::ZC_PAGE_DMA_PINNED | abi::ZC_PAGE_MAPPED),
+            "pinned,mapped"
+        );
+    }
+
+    #[test]
+    fn ifindex_takes_numbers() {
+        assert_eq!(ifindex("7").unwrap(), 7);
+        assert!(ifindex("no-such-interface-zz").is_err());
+    }
 
     #[test]
     fn feature_names_follow_the_bits() {

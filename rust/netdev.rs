@@ -137,26 +137,38 @@ pub(crate) fn mapped() -> GlobalGuard<MAPPED> {
     MAPPED.lock()
 }
 
-/// Initialises [`MAPPED`] and registers the notifier.
+/// The netdevice notifier, registered for as long as this value lives.
 ///
-/// # Safety
+/// # Invariants
 ///
-/// Called once, from the module initialiser.
-pub(crate) unsafe fn init() -> Result {
-    // SAFETY: Called once, before anything uses the lock.
-    unsafe { MAPPED.init() };
-    // SAFETY: Registers a static notifier block.
-    kernel::error::to_result(unsafe { helpers::zc_netdev_notifier_register() })
+/// The notifier is registered; `Drop` unregisters it, once.
+pub(crate) struct Notifier(());
+
+impl Notifier {
+    /// Initialises [`MAPPED`] and registers the notifier.
+    ///
+    /// # Safety
+    ///
+    /// Called once, from the module initialiser.
+    pub(crate) unsafe fn register() -> Result<Self> {
+        // SAFETY: Called once, before anything uses the lock.
+        unsafe { MAPPED.init() };
+        // SAFETY: Registers a static notifier block, unregistered in `Drop`.
+        kernel::error::to_result(unsafe { helpers::zc_netdev_notifier_register() })?;
+        // INVARIANT: registered just above.
+        Ok(Self(()))
+    }
 }
 
-/// Unregisters the notifier and frees the list; from the module's exit.
-pub(crate) fn exit() {
-    // SAFETY: Registered in `init`.
-    unsafe { helpers::zc_netdev_notifier_unregister() };
-    // A static is never dropped: free the list's buffer by hand. It is
-    // empty, since no context (and so no region) outlives the module.
-    let list = core::mem::take(&mut MAPPED.lock().0);
-    drop(list);
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register` (type invariant).
+        unsafe { helpers::zc_netdev_notifier_unregister() };
+        // A static is never dropped: free the list's buffer by hand. It is
+        // empty, since no context (and so no region) outlives the module.
+        let list = core::mem::take(&mut MAPPED.lock().0);
+        drop(list);
+    }
 }
 
 /// Called by the netdevice notifier on `NETDEV_UNREGISTER`, under RTNL.

@@ -78,8 +78,13 @@ fn write_stats(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Resul
     writeln!(f, "mapped_total {}", c.mapped_total)
 }
 
-#[pin_data(PinnedDrop)]
+/// The module. The notifier (and the list of mapped regions) is set up
+/// before `/dev/zcopy` appears, since it can be opened as soon as it is
+/// registered, and if registering the device fails the notifier is
+/// unregistered again. At exit no context, hence no region, is left.
+#[pin_data]
 struct ZcopyModule {
+    _notifier: netdev::Notifier,
     #[pin]
     _miscdev: MiscDeviceRegistration<context::Context>,
     #[pin]
@@ -96,21 +101,12 @@ impl kernel::InPlaceModule for ZcopyModule {
         );
         let debugfs = Dir::new(c"zcopy");
         try_pin_init!(Self {
-            // SAFETY: Called once, here, before any region can exist.
-            _miscdev <- unsafe { netdev::init() }.map(|()| {
-                MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" })
-            })?,
+            // SAFETY: Called once, here, before the device can be opened.
+            _notifier: unsafe { netdev::Notifier::register() }?,
+            _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" }),
             _stats <- debugfs.read_callback_file(c"stats", (), &write_stats),
             _debugfs: debugfs,
         })
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for ZcopyModule {
-    fn drop(self: Pin<&mut Self>) {
-        // Every context is closed (they hold the module), so no region is
-        // mapped and the notifier has nothing left to do.
-        netdev::exit();
-    }
-}

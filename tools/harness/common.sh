@@ -63,12 +63,14 @@ inroot() {
 	unshare --mount --fork -- /bin/bash -euc '
 		root=$1; shift
 		mount --make-rprivate /
+		# A fresh /tmp first: the binds below may live under /tmp (a
+		# clone in /tmp), and must not be hidden by it.
+		mount -t tmpfs tmpfs "$root/tmp"
 		for d in /proc /sys /dev "$ZCOPY_CACHE/src" "$ZCOPY_CACHE/kbuild" "$ZCOPY_CACHE/module" \
 			 "$ZCOPY_ROOT" "$RUSTUP_HOME" "$CARGO_HOME"; do
 			mkdir -p "$d" "$root$d"
 			mount --rbind "$d" "$root$d"
 		done
-		mount -t tmpfs tmpfs "$root/tmp"
 		exec chroot "$root" /usr/bin/env -i \
 			HOME=/root PATH="$CARGO_HOME/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
 			RUSTUP_HOME="$RUSTUP_HOME" CARGO_HOME="$CARGO_HOME" \

@@ -109,4 +109,3 @@ impl kernel::InPlaceModule for ZcopyModule {
         })
     }
 }
-

@@ -184,7 +184,7 @@ static int test_open_close_many(void)
 
 	CHECK(fd >= 0, "open");
 	before = fdinfo_value(fd, "zcopy_open_contexts");
-	for (i = 0; i < 2000; i++) {
+	for (i = 0; i < 1000; i++) {
 		int x = open_dev();
 
 		CHECK(x >= 0, "open #%d", i);
@@ -193,7 +193,7 @@ static int test_open_close_many(void)
 	after = fdinfo_value(fd, "zcopy_open_contexts");
 	close(fd);
 	CHECK(before >= 1, "zcopy_open_contexts %ld with one fd open", before);
-	CHECK(after == before, "open contexts %ld after 2000 open/close, was %ld",
+	CHECK(after == before, "open contexts %ld after 1000 open/close, was %ld",
 	      after, before);
 	return 0;
 }
@@ -206,7 +206,7 @@ static void hammer(int shared_fd)
 
 	if (fd < 0)
 		_exit(10);
-	for (i = 0; i < 5000; i++) {
+	for (i = 0; i < 1500; i++) {
 		int use = (i & 1) ? fd : shared_fd;
 
 		if (ioctl(use, ZC_IOC_VERSION, &v) || v.abi_version != ZC_ABI_VERSION)

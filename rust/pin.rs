@@ -232,17 +232,10 @@ pub(crate) mod probe {
 #[kunit_tests(zcopy_pin)]
 mod tests {
     use super::*;
-    use crate::testing::UserMem;
-
-    /// `(refcount, pincount)` of each page `observer` pins.
-    fn counts(observer: &PinnedPages) -> Result<KVec<(i32, i32)>> {
-        let mut v = KVec::new();
-        for i in 0..observer.len() {
-            let s = observer.page_state(i).ok_or(EINVAL)?;
-            v.push((s.refcount, s.pincount), GFP_KERNEL)?;
-        }
-        Ok(v)
-    }
+    use crate::testing::{
+        counts,
+        UserMem, //
+    };
 
     #[test]
     fn pin_adds_one_pin_per_page_and_drop_restores() -> Result {

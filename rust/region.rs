@@ -283,7 +283,10 @@ mod tests {
     use super::*;
     use crate::{
         pin::probe,
-        testing::UserMem, //
+        testing::{
+            counts,
+            UserMem, //
+        },
     };
     use kernel::bindings;
 
@@ -298,16 +301,6 @@ mod tests {
         assert!(span(u64::MAX - 10, 100) == Err(EOVERFLOW));
         assert!(span(u64::MAX - p + 2, 1) == Err(EOVERFLOW));
         assert!(span(p, (u64::from(u32::MAX) + 1) * p) == Err(EOVERFLOW));
-    }
-
-    /// `(refcount, pincount)` of each page `observer` pins.
-    fn counts(observer: &PinnedPages) -> Result<KVec<(i32, i32)>> {
-        let mut v = KVec::new();
-        for i in 0..observer.len() {
-            let s = observer.page_state(i).ok_or(EINVAL)?;
-            v.push((s.refcount, s.pincount), GFP_KERNEL)?;
-        }
-        Ok(v)
     }
 
     /// An interface of the test's network namespace with a DMA device.

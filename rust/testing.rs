@@ -2,7 +2,10 @@
 
 //! Fixtures shared by the KUnit suites.
 
-use crate::helpers;
+use crate::{
+    helpers,
+    pin::PinnedPages, //
+};
 use kernel::{
     page::PAGE_SIZE,
     prelude::*,
@@ -11,6 +14,17 @@ use kernel::{
         UserSlice, //
     },
 };
+
+/// `(refcount, pincount)` of each page `observer` pins: a read-only pin of
+/// its own gives a test access to the pages' counts.
+pub(crate) fn counts(observer: &PinnedPages) -> Result<KVec<(i32, i32)>> {
+    let mut v = KVec::new();
+    for i in 0..observer.len() {
+        let s = observer.page_state(i).ok_or(EINVAL)?;
+        v.push((s.refcount, s.pincount), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
 
 /// Anonymous user memory in the KUnit test's own mm, unmapped by KUnit
 /// when the test ends.

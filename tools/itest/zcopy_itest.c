@@ -68,23 +68,30 @@ static int open_dev(void)
 	return open(DEV, O_RDWR | O_CLOEXEC);
 }
 
-/* A "key:\tvalue" number from /proc/self/fdinfo/FD, or -1. */
-static long fdinfo_value(int fd, const char *key)
+/* The number after "KEY<sep>" on a line of PATH, or -1. */
+static long long file_value(const char *path, const char *key, char sep)
 {
-	char path[64], line[256];
+	char line[256];
 	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f;
+	long long val = -1;
+	FILE *f = fopen(path, "re");
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':')
-			val = strtol(line + klen + 1, NULL, 10);
+		if (!strncmp(line, key, klen) && line[klen] == sep)
+			val = strtoll(line + klen + 1, NULL, 10);
 	fclose(f);
 	return val;
+}
+
+/* A "key:\tvalue" number from /proc/self/fdinfo/FD, or -1. */
+static long fdinfo_value(int fd, const char *key)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return file_value(path, key, ':');
 }
 
 static int test_open(void)
@@ -268,35 +275,13 @@ static long long module_pinned(void)
 /* A "Key:   N kB" value of /proc/self/status, or -1. */
 static long status_kb(const char *key)
 {
-	char line[256];
-	size_t klen = strlen(key);
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':')
-			val = strtol(line + klen + 1, NULL, 10);
-	fclose(f);
-	return val;
+	return file_value("/proc/self/status", key, ':');
 }
 
 /* A "name N" line of /sys/kernel/debug/zcopy/stats, or -1. */
 static long long debugfs_value(const char *name)
 {
-	char line[128];
-	size_t len = strlen(name);
-	long long val = -1;
-	FILE *f = fopen("/sys/kernel/debug/zcopy/stats", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ' ')
-			val = strtoll(line + len + 1, NULL, 10);
-	fclose(f);
-	return val;
+	return file_value("/sys/kernel/debug/zcopy/stats", name, ' ');
 }
 
 static int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,

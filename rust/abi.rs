@@ -58,7 +58,11 @@ plain_bytes!(
     zc_page_info,
     zc_region_info,
     zc_counters,
-    zc_stats
+    zc_stats,
+    zc_send,
+    zc_xmit,
+    zc_completion,
+    zc_eventfd
 );
 
 // CAST: the ioctl type byte is a small constant that fits in `u32`.
@@ -76,6 +80,13 @@ pub(crate) const ZC_IOC_REGION_INFO: u32 =
     _IOWR::<zc_region_info>(MAGIC, ZC_IOC_BASE + ZC_NR_REGION_INFO);
 /// `ZC_IOC_STATS`: module and context counters.
 pub(crate) const ZC_IOC_STATS: u32 = _IOR::<zc_stats>(MAGIC, ZC_IOC_BASE + ZC_NR_STATS);
+/// `ZC_IOC_SEND`: send region bytes through a socket.
+pub(crate) const ZC_IOC_SEND: u32 = _IOWR::<zc_send>(MAGIC, ZC_IOC_BASE + ZC_NR_SEND);
+/// `ZC_IOC_XMIT`: send a frame of region bytes straight to a device.
+pub(crate) const ZC_IOC_XMIT: u32 = _IOW::<zc_xmit>(MAGIC, ZC_IOC_BASE + ZC_NR_XMIT);
+/// `ZC_IOC_SET_EVENTFD`: signal an eventfd for every completion record.
+pub(crate) const ZC_IOC_SET_EVENTFD: u32 =
+    _IOW::<zc_eventfd>(MAGIC, ZC_IOC_BASE + ZC_NR_SET_EVENTFD);
 
 #[kunit_tests(zcopy_abi)]
 mod tests {
@@ -89,6 +100,9 @@ mod tests {
             (ZC_NR_UNREGISTER, ZC_IOC_UNREGISTER),
             (ZC_NR_REGION_INFO, ZC_IOC_REGION_INFO),
             (ZC_NR_STATS, ZC_IOC_STATS),
+            (ZC_NR_SEND, ZC_IOC_SEND),
+            (ZC_NR_XMIT, ZC_IOC_XMIT),
+            (ZC_NR_SET_EVENTFD, ZC_IOC_SET_EVENTFD),
         ] {
             // SAFETY: The helper only maps a number to a constant.
             let from_c = unsafe { crate::helpers::zc_c_ioc_number(nr) };

@@ -11,8 +11,11 @@
 //! regions are torn down after it is released.
 
 use crate::{
-    abi, ioctl,
+    abi,
+    completion::Completions,
+    helpers, ioctl,
     region::{
+        InFlight,
         Region, //
         RegisterArgs,
     },
@@ -22,7 +25,11 @@ use crate::{
     },
 };
 use kernel::{
-    fs::File,
+    fs::{
+        File,
+        Kiocb, //
+    },
+    iov::IovIterDest,
     miscdevice::{
         MiscDevice,
         MiscDeviceRegistration, //
@@ -47,8 +54,10 @@ use kernel::{
 pub(crate) struct Context {
     /// Unique for the module's lifetime, shown in `/proc/PID/fdinfo`.
     id: u64,
-    /// This context's counters; regions hold them too.
+    /// This context's counters; regions and sends hold them too.
     counters: Arc<Counters>,
+    /// Completion records of this context's sends; sends hold it too.
+    completions: Arc<Completions>,
     #[pin]
     regions: Mutex<KVec<Arc<Region>>>,
 }
@@ -56,10 +65,12 @@ pub(crate) struct Context {
 impl Context {
     fn new() -> Result<Pin<KBox<Self>>> {
         let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let completions = Completions::new()?;
         let ctx = KBox::pin_init(
             try_pin_init!(Self {
                 id: stats::CONTEXTS_OPENED.fetch_add(1, Relaxed) + 1,
                 counters,
+                completions,
                 regions <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
@@ -69,8 +80,20 @@ impl Context {
         Ok(ctx)
     }
 
-    pub(crate) fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    pub(crate) fn completions(&self) -> &Arc<Completions> {
+        &self.completions
+    }
+
+    /// Holds region `id` for a send (`ENOENT` if there is none). Taken
+    /// under the table's lock, so it cannot race with `unregister`.
+    pub(crate) fn hold(&self, id: u32) -> Result<InFlight> {
+        let regions = self.regions.lock();
+        let r = regions.iter().find(|r| r.id() == id).ok_or(ENOENT)?;
+        Ok(InFlight::new(r.clone()))
     }
 
     /// Registers a region and returns it.
@@ -119,6 +142,21 @@ impl MiscDevice for Context {
         Self::new()
     }
 
+    fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        // SAFETY: The kiocb is valid for the duration of the call.
+        let nowait = unsafe { helpers::zc_kiocb_nowait(kiocb.as_raw()) };
+        let me = kiocb.file();
+        let room = iov.len();
+        me.completions.read(nowait, room, |rec| {
+            let size = size_of::<abi::zc_completion>();
+            // SAFETY: `zc_completion` is plain data with no padding (the
+            // UAPI header asserts its size).
+            let bytes =
+                unsafe { core::slice::from_raw_parts(core::ptr::from_ref(rec).cast::<u8>(), size) };
+            iov.copy_to_iter(bytes) == size
+        })
+    }
+
     fn ioctl(me: Pin<&Context>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         ioctl::dispatch(&me, cmd, arg)
     }
@@ -140,6 +178,13 @@ impl MiscDevice for Context {
         seq_print!(m, "zcopy_regions:\t{}\n", c.regions);
         seq_print!(m, "zcopy_pinned_pages:\t{}\n", c.pinned_pages);
         seq_print!(m, "zcopy_mapped_pages:\t{}\n", c.mapped_pages);
+        seq_print!(m, "zcopy_sends:\t{}\n", c.sends);
+        seq_print!(m, "zcopy_completions:\t{}\n", c.completions);
+        seq_print!(
+            m,
+            "zcopy_completions_unread:\t{}\n",
+            me.completions.pending()
+        );
     }
 }
 

@@ -5,10 +5,19 @@
 #include <kunit/test.h>
 #include <kunit/test-bug.h>
 #include <linux/build_bug.h>
+#include <linux/bvec.h>
 #include <linux/mman.h>
 #include <linux/cred.h>
+#include <linux/fs.h>
+#include <linux/in.h>
 #include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/net.h>
 #include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <linux/socket.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
 #include <linux/nsproxy.h>
 #include <linux/rtnetlink.h>
 #include <linux/scatterlist.h>
@@ -16,6 +25,7 @@
 #include <linux/sched/user.h>
 #include <linux/zcopy.h>
 #include <net/net_namespace.h>
+#include <net/sock.h>
 
 #include "helpers.h"
 
@@ -25,8 +35,12 @@ static_assert(sizeof(struct zc_register) == 40);
 static_assert(sizeof(struct zc_unregister) == 8);
 static_assert(sizeof(struct zc_page_info) == 24);
 static_assert(sizeof(struct zc_region_info) == 48);
-static_assert(sizeof(struct zc_counters) == 48);
-static_assert(sizeof(struct zc_stats) == 104);
+static_assert(sizeof(struct zc_counters) == 96);
+static_assert(sizeof(struct zc_stats) == 200);
+static_assert(sizeof(struct zc_send) == 48);
+static_assert(sizeof(struct zc_xmit) == 48);
+static_assert(sizeof(struct zc_completion) == 24);
+static_assert(sizeof(struct zc_eventfd) == 8);
 
 u32 zc_c_ioc_number(u32 nr)
 {
@@ -41,6 +55,12 @@ u32 zc_c_ioc_number(u32 nr)
 		return ZC_IOC_REGION_INFO;
 	case ZC_NR_STATS:
 		return ZC_IOC_STATS;
+	case ZC_NR_SEND:
+		return ZC_IOC_SEND;
+	case ZC_NR_XMIT:
+		return ZC_IOC_XMIT;
+	case ZC_NR_SET_EVENTFD:
+		return ZC_IOC_SET_EVENTFD;
 	}
 	return 0;
 }
@@ -184,3 +204,294 @@ unsigned long zc_kunit_mmap_anon(unsigned long len)
 #endif
 }
 
+
+/* --- sends ------------------------------------------------------------ */
+
+u32 zc_c_ubuf_info_size(void)
+{
+	return sizeof(struct ubuf_info);
+}
+
+u32 zc_c_bio_vec_size(void)
+{
+	return sizeof(struct bio_vec);
+}
+
+struct bio_vec *zc_bvecs_alloc(struct page *const *pages, size_t n)
+{
+	struct bio_vec *bv = kvmalloc_array(n, sizeof(*bv), GFP_KERNEL);
+	size_t i;
+
+	if (!bv)
+		return NULL;
+	for (i = 0; i < n; i++)
+		bvec_set_page(&bv[i], pages[i], PAGE_SIZE, 0);
+	return bv;
+}
+
+void zc_bvecs_free(struct bio_vec *bv)
+{
+	kvfree(bv);
+}
+
+/*
+ * Called for every reference the stack (or the sender) drops, from any
+ * context the last user of an skb runs in. success is false when the stack
+ * had to copy the fragments (skb_copy_ubufs: local delivery, a device
+ * without scatter-gather).
+ */
+static void zc_ubuf_complete(struct sk_buff *skb, struct ubuf_info *uarg,
+			     bool success)
+{
+	/* Note the outcome before the reference goes, so the last one sees
+	 * every earlier outcome (refcount_dec_and_test orders them). */
+	zcopy_ubuf_event(uarg, skb != NULL, success);
+	if (refcount_dec_and_test(&uarg->refcnt))
+		zcopy_ubuf_done(uarg);
+}
+
+static const struct ubuf_info_ops zc_ubuf_ops = {
+	.complete = zc_ubuf_complete,
+};
+
+void zc_ubuf_init(struct ubuf_info *uarg)
+{
+	uarg->ops = &zc_ubuf_ops;
+	/* As io_uring's notifications: the fragments stay usable for as long
+	 * as the ubuf_info lives, whoever holds the skb, so forwarding it
+	 * (veth, bridges) need not copy them. */
+	uarg->flags = SKBFL_ZEROCOPY_FRAG | SKBFL_DONT_ORPHAN;
+	refcount_set(&uarg->refcnt, 1);
+}
+
+void zc_ubuf_put(struct ubuf_info *uarg)
+{
+	net_zcopy_put(uarg);
+}
+
+/*
+ * msghdr.sg_from_iter for bvec iterators over pinned pages: the fragments
+ * take no page references of their own (SKBFL_MANAGED_FRAG_REFS); the
+ * region's pins keep the pages until the ubuf_info completes. This is
+ * io_uring's io_sg_from_iter (io_uring/net.c), which is static there, except
+ * for an skb that already holds fragments of its own (data written without
+ * zcopy): io_uring falls back to zerocopy_fill_skb_from_iter(), which is not
+ * exported, so this answers -EMSGSIZE with the skb untouched, on which TCP
+ * starts a new segment (and a corked UDP datagram fails with EMSGSIZE).
+ */
+static int zc_sg_from_iter(struct sk_buff *skb, struct iov_iter *from,
+			   size_t length)
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	int frag = shinfo->nr_frags;
+	int ret = 0;
+	struct bvec_iter bi;
+	ssize_t copied = 0;
+	unsigned long truesize = 0;
+
+	if (!frag)
+		shinfo->flags |= SKBFL_MANAGED_FRAG_REFS;
+	else if (unlikely(!skb_zcopy_managed(skb)))
+		return -EMSGSIZE;
+
+	bi.bi_size = min(from->count, length);
+	bi.bi_offset = from->iov_offset;
+	bi.bi_idx = 0;
+
+	while (bi.bi_size && frag < MAX_SKB_FRAGS) {
+		struct bio_vec v = mp_bvec_iter_bvec(from->bvec, bi);
+
+		copied += v.bv_len;
+		truesize += PAGE_ALIGN(v.bv_len + v.bv_offset);
+		__skb_fill_page_desc_noacc(shinfo, frag++, v.bv_page,
+					   v.bv_offset, v.bv_len);
+		bvec_iter_advance_single(from->bvec, &bi, v.bv_len);
+	}
+	if (bi.bi_size)
+		ret = -EMSGSIZE;
+
+	shinfo->nr_frags = frag;
+	from->bvec += bi.bi_idx;
+	from->nr_segs -= bi.bi_idx;
+	from->count -= copied;
+	from->iov_offset = bi.bi_offset;
+
+	skb->data_len += copied;
+	skb->len += copied;
+	skb->truesize += truesize;
+	return ret;
+}
+
+struct socket *zc_sock_from_file(struct file *file)
+{
+	return sock_from_file(file);
+}
+
+int zc_sock_check(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	if (!sk || (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
+		return -EOPNOTSUPP;
+	if (sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP)
+		return 0;
+	if (sk->sk_type == SOCK_DGRAM && sk->sk_protocol == IPPROTO_UDP)
+		return 0;
+	return -EOPNOTSUPP;
+}
+
+int zc_sock_send(struct socket *sock, struct ubuf_info *uarg,
+		 const struct bio_vec *bv, size_t nr, size_t skip, size_t len,
+		 bool nonblock, bool more)
+{
+	struct msghdr msg = {
+		.msg_flags = MSG_ZEROCOPY | MSG_NOSIGNAL |
+			     (nonblock ? MSG_DONTWAIT : 0) |
+			     (more ? MSG_MORE : 0),
+		.msg_ubuf = uarg,
+		.sg_from_iter = zc_sg_from_iter,
+	};
+
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bv, nr, skip + len);
+	iov_iter_advance(&msg.msg_iter, skip);
+	return sock_sendmsg(sock, &msg);
+}
+
+struct sk_buff *zc_xmit_build(void *netdev, struct ubuf_info *uarg,
+			      const void *hdr, u32 hdr_len,
+			      const struct bio_vec *bv, size_t nr, size_t skip,
+			      size_t len)
+{
+	struct net_device *dev = netdev;
+	int headroom = LL_RESERVED_SPACE(dev);
+	int tailroom = dev->needed_tailroom;
+	struct skb_shared_info *shinfo;
+	struct sk_buff *skb;
+	size_t i;
+	int frag = 0;
+
+	if (!netif_running(dev))
+		return ERR_PTR(-ENETDOWN);
+	if (!(dev->features & NETIF_F_SG))
+		return ERR_PTR(-EOPNOTSUPP);
+	if (hdr_len < dev->hard_header_len || hdr_len > ZC_XMIT_MAX_HDR)
+		return ERR_PTR(-EINVAL);
+	if (hdr_len - dev->hard_header_len + len > dev->mtu)
+		return ERR_PTR(-EMSGSIZE);
+	/* Bytes [skip, skip + len) of whole-page bvecs touch this many pages. */
+	if (DIV_ROUND_UP(skip % PAGE_SIZE + len, PAGE_SIZE) > MAX_SKB_FRAGS)
+		return ERR_PTR(-EMSGSIZE);
+
+	skb = alloc_skb(headroom + hdr_len + tailroom, GFP_KERNEL);
+	if (!skb)
+		return ERR_PTR(-ENOMEM);
+	skb_reserve(skb, headroom);
+	skb_put_data(skb, hdr, hdr_len);
+	skb->dev = dev;
+	skb_reset_mac_header(skb);
+	skb_set_network_header(skb, dev->hard_header_len);
+	skb->protocol = dev_parse_header_protocol(skb);
+
+	shinfo = skb_shinfo(skb);
+	shinfo->flags |= SKBFL_MANAGED_FRAG_REFS;
+	for (i = skip / PAGE_SIZE; i < nr && len; i++) {
+		u32 off = i == skip / PAGE_SIZE ? skip % PAGE_SIZE : 0;
+		u32 n = min_t(size_t, len, bv[i].bv_len - off);
+
+		__skb_fill_page_desc_noacc(shinfo, frag++, bv[i].bv_page,
+					   bv[i].bv_offset + off, n);
+		skb->len += n;
+		skb->data_len += n;
+		skb->truesize += PAGE_SIZE;
+		len -= n;
+	}
+	shinfo->nr_frags = frag;
+	skb_zcopy_set(skb, uarg, NULL);
+	return skb;
+}
+
+int zc_xmit(struct sk_buff *skb)
+{
+	int rc = dev_queue_xmit(skb);
+
+	if (rc > 0)
+		rc = net_xmit_errno(rc);
+	return rc;
+}
+
+void zc_skb_free(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+
+u32 zc_skb_headlen(struct sk_buff *skb)
+{
+	return skb_headlen(skb);
+}
+
+u32 zc_skb_headroom(struct sk_buff *skb)
+{
+	return skb_headroom(skb);
+}
+
+u32 zc_skb_nr_frags(struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
+
+struct page *zc_skb_frag_page(struct sk_buff *skb, u32 i)
+{
+	return skb_frag_page(&skb_shinfo(skb)->frags[i]);
+}
+
+u32 zc_skb_frag_off(struct sk_buff *skb, u32 i)
+{
+	return skb_frag_off(&skb_shinfo(skb)->frags[i]);
+}
+
+u32 zc_skb_frag_size(struct sk_buff *skb, u32 i)
+{
+	return skb_frag_size(&skb_shinfo(skb)->frags[i]);
+}
+
+u32 zc_netdev_needed_headroom(void *netdev)
+{
+	struct net_device *dev = netdev;
+
+	return dev->hard_header_len + dev->needed_headroom;
+}
+
+bool zc_kiocb_nowait(struct kiocb *iocb)
+{
+	return (iocb->ki_flags & IOCB_NOWAIT) ||
+	       (iocb->ki_filp->f_flags & O_NONBLOCK);
+}
+
+static struct workqueue_struct *zc_send_wq;
+
+int zc_wq_create(void)
+{
+	zc_send_wq = alloc_workqueue("zcopy", WQ_UNBOUND, 0);
+	return zc_send_wq ? 0 : -ENOMEM;
+}
+
+void zc_wq_destroy(void)
+{
+	destroy_workqueue(zc_send_wq);
+	zc_send_wq = NULL;
+}
+
+struct workqueue_struct *zc_wq(void)
+{
+	return zc_send_wq;
+}
+
+void zc_module_get(void)
+{
+	__module_get(THIS_MODULE);
+}
+
+void zc_module_put(void)
+{
+	module_put(THIS_MODULE);
+}

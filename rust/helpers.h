@@ -12,11 +12,19 @@
 
 #include <linux/types.h>
 
+struct bio_vec;
 struct device;
+struct eventfd_ctx;
+struct file;
 struct folio;
+struct kiocb;
 struct mm_struct;
 struct page;
+struct sk_buff;
+struct socket;
+struct ubuf_info;
 struct user_struct;
+struct workqueue_struct;
 
 /* ZC_IOC_* as the C preprocessor computes them, to check Rust's values. */
 u32 zc_c_ioc_number(u32 nr);
@@ -77,5 +85,85 @@ unsigned long zc_kunit_mmap_anon(unsigned long len);
 
 /* Implemented in Rust (netdev.rs): NETDEV_UNREGISTER, under RTNL. */
 void zcopy_netdev_unregister(void *netdev);
+
+/* --- sends ---------------------------------------------------------- */
+
+/* sizeof(struct ubuf_info) and sizeof(struct bio_vec), to check Rust's. */
+u32 zc_c_ubuf_info_size(void);
+u32 zc_c_bio_vec_size(void);
+
+/*
+ * A bio_vec per page, each covering the whole page, in a kvmalloc'd array
+ * freed by zc_bvecs_free(); NULL when out of memory.
+ */
+struct bio_vec *zc_bvecs_alloc(struct page *const *pages, size_t n);
+void zc_bvecs_free(struct bio_vec *bv);
+
+/*
+ * Makes uarg, storage embedded in a send object, a zcopy ubuf_info with
+ * one reference (the caller's). Its ops call zcopy_ubuf_event() for every
+ * reference dropped and zcopy_ubuf_done() after the last.
+ */
+void zc_ubuf_init(struct ubuf_info *uarg);
+/* Drops the caller's reference (net_zcopy_put). */
+void zc_ubuf_put(struct ubuf_info *uarg);
+
+/* Implemented in Rust (send.rs); may run in softirq context. */
+void zcopy_ubuf_event(struct ubuf_info *uarg, bool skb, bool success);
+void zcopy_ubuf_done(struct ubuf_info *uarg);
+
+/*
+ * The socket behind a file, or NULL; and whether it is a TCP or UDP
+ * socket of the IPv4/IPv6 families (-EOPNOTSUPP otherwise).
+ */
+struct socket *zc_sock_from_file(struct file *file);
+int zc_sock_check(struct socket *sock);
+
+/*
+ * sock_sendmsg() of bytes [skip, skip + len) of the pages in bv[0..nr),
+ * as page fragments owned by uarg (msg_ubuf, MSG_ZEROCOPY, MSG_NOSIGNAL).
+ * Returns bytes accepted or -errno.
+ */
+int zc_sock_send(struct socket *sock, struct ubuf_info *uarg,
+		 const struct bio_vec *bv, size_t nr, size_t skip, size_t len,
+		 bool nonblock, bool more);
+
+/*
+ * Raw transmit: an sk_buff whose linear area holds hdr (with the device's
+ * needed headroom reserved before it) and whose fragments are bytes
+ * [skip, skip + len) of bv[0..nr), owned by uarg. Returns it, or an
+ * ERR_PTR: -ENETDOWN, -EOPNOTSUPP (no scatter-gather), -EINVAL (header
+ * shorter than the link header or longer than ZC_XMIT_MAX_HDR),
+ * -EMSGSIZE (beyond the MTU, or more pages than an skb has fragments),
+ * -ENOMEM.
+ */
+struct sk_buff *zc_xmit_build(void *netdev, struct ubuf_info *uarg,
+			      const void *hdr, u32 hdr_len,
+			      const struct bio_vec *bv, size_t nr, size_t skip,
+			      size_t len);
+/* dev_queue_xmit(skb), consuming it; 0, or -ENOBUFS when it was dropped. */
+int zc_xmit(struct sk_buff *skb);
+/* Frees an skb that was never transmitted. */
+void zc_skb_free(struct sk_buff *skb);
+/* For tests: an skb's linear length, fragment count and fragments. */
+u32 zc_skb_headlen(struct sk_buff *skb);
+u32 zc_skb_headroom(struct sk_buff *skb);
+u32 zc_skb_nr_frags(struct sk_buff *skb);
+struct page *zc_skb_frag_page(struct sk_buff *skb, u32 i);
+u32 zc_skb_frag_off(struct sk_buff *skb, u32 i);
+u32 zc_skb_frag_size(struct sk_buff *skb, u32 i);
+u32 zc_netdev_needed_headroom(void *netdev);
+
+/* Whether a read on this kiocb must not block. */
+bool zc_kiocb_nowait(struct kiocb *iocb);
+
+/* The module's workqueue for send teardown; created and destroyed once. */
+int zc_wq_create(void);
+void zc_wq_destroy(void);
+struct workqueue_struct *zc_wq(void);
+
+/* A module reference for each send in flight (the ubuf ops live here). */
+void zc_module_get(void);
+void zc_module_put(void);
 
 #endif /* ZCOPY_HELPERS_H */

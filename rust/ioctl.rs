@@ -12,6 +12,7 @@ use crate::{
     abi,
     context::Context,
     region::RegisterArgs,
+    send,
     stats, //
 };
 use kernel::{
@@ -25,7 +26,7 @@ use kernel::{
 };
 
 /// The `ZC_FEAT_*` bits this module implements.
-pub(crate) const FEATURES: u64 = abi::ZC_FEAT_REGISTER as u64;
+pub(crate) const FEATURES: u64 = (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND) as u64;
 
 /// Most `zc_page_info` entries one `ZC_IOC_REGION_INFO` call returns.
 pub(crate) const MAX_INFO_PAGES: u32 = 4096;
@@ -63,6 +64,35 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
             context: ctx.counters().to_abi(),
             max_pinned_pages: crate::max_pinned_pages(),
         })?,
+        abi::ZC_IOC_SEND => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_send = r.read()?;
+            a.sent = send::send(
+                &a,
+                |id| ctx.hold(id),
+                || ctx.completions().reserve(),
+                ctx.counters(),
+            )?;
+            // The send is on its way whether or not the caller can read
+            // the count; its record says how many bytes it carried.
+            w.write(&a)?;
+        }
+        abi::ZC_IOC_XMIT => {
+            let a: abi::zc_xmit = user.reader().read()?;
+            send::xmit(
+                &a,
+                |id| ctx.hold(id),
+                || ctx.completions().reserve(),
+                ctx.counters(),
+            )?;
+        }
+        abi::ZC_IOC_SET_EVENTFD => {
+            let a: abi::zc_eventfd = user.reader().read()?;
+            if a.reserved != 0 {
+                return Err(EINVAL);
+            }
+            ctx.completions().set_eventfd(a.fd)?;
+        }
         _ => return Err(ENOTTY),
     }
     Ok(0)

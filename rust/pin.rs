@@ -179,6 +179,56 @@ impl PinnedPages {
     }
 }
 
+/// One whole-page `bio_vec` per page of a [`PinnedPages`], built once at
+/// registration so sends look nothing up: a send's fragments are taken
+/// straight from a slice of it.
+///
+/// # Invariants
+///
+/// `ptr` is a `kvmalloc`'d array of `len` initialised `bio_vec`s, freed
+/// exactly once, in `Drop`. Its pages are those of a `PinnedPages` that
+/// its owner drops after it.
+pub(crate) struct Bvecs {
+    ptr: *mut bindings::bio_vec,
+    len: usize,
+}
+
+// SAFETY: The array is only read after it is built, and freeing it needs
+// no particular task.
+unsafe impl Send for Bvecs {}
+// SAFETY: As above.
+unsafe impl Sync for Bvecs {}
+
+impl Bvecs {
+    pub(crate) fn new(pages: &[*mut bindings::page]) -> Result<Self> {
+        // SAFETY: `pages` is a valid array of `pages.len()` pointers.
+        let ptr = unsafe { helpers::zc_bvecs_alloc(pages.as_ptr(), pages.len()) };
+        if ptr.is_null() {
+            return Err(ENOMEM);
+        }
+        // INVARIANT: allocated and filled just above.
+        Ok(Self {
+            ptr,
+            len: pages.len(),
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const bindings::bio_vec {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Bvecs {
+    fn drop(&mut self) {
+        // SAFETY: Allocated by `zc_bvecs_alloc`, freed once.
+        unsafe { helpers::zc_bvecs_free(self.ptr) };
+    }
+}
+
 /// A snapshot of one pinned page's folio.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PageState {

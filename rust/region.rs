@@ -29,7 +29,10 @@ use crate::{
         NetdevRef,
         Rtnl, //
     },
-    pin::PinnedPages,
+    pin::{
+        Bvecs,
+        PinnedPages, //
+    },
     stats::{
         Counters,
         Gauge,
@@ -114,6 +117,7 @@ pub(crate) struct Region {
     // unpin, then give back the charges. Keep it so.
     #[pin]
     mapping: Mutex<Option<Mapped>>,
+    bvecs: Bvecs,
     pins: PinnedPages,
     _memlock: MemlockCharge,
     _global: GlobalCharge,
@@ -130,6 +134,7 @@ impl Region {
     ) -> Result<Arc<Self>> {
         let (start, nr_pages) = span(args.addr, args.len)?;
         let pins = PinnedPages::pin(start, nr_pages, args.read_only)?;
+        let bvecs = Bvecs::new(pins.pages())?;
         let memlock = MemlockCharge::charge(pins.charge())?;
         let global = GlobalCharge::charge(pins.charge(), max_pinned)?;
         let mut id = NEXT_ID.fetch_add(1, Relaxed);
@@ -145,6 +150,7 @@ impl Region {
                 ifindex: args.ifindex,
                 inflight: Atomic::new(0),
                 mapping <- new_mutex!(None),
+                bvecs,
                 _pinned: Gauge::new(ctx, Kind::PinnedPages, pins.len()),
                 _region: Gauge::new(ctx, Kind::Regions, 1),
                 pins,
@@ -211,6 +217,40 @@ impl Region {
         self.inflight.load(Relaxed) != 0
     }
 
+    /// The pages under bytes `[offset, offset + len)` of the region
+    /// (offsets from its start address): `EINVAL` for an empty range or
+    /// one past the end, `EOVERFLOW` when it wraps.
+    pub(crate) fn range(&self, offset: u64, len: u64) -> Result<ByteRange> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let end = offset.checked_add(len).ok_or(EOVERFLOW)?;
+        if end > self.len {
+            return Err(EINVAL);
+        }
+        // CAST: `PAGE_SIZE` fits in `u64`; region offsets and lengths fit
+        // in `usize` (the region is mapped in the caller's address space).
+        let page = PAGE_SIZE as u64;
+        let abs = self.addr % page + offset;
+        let first = (abs / page) as usize;
+        let last = (abs + len).div_ceil(page) as usize;
+        if last > self.bvecs.len() {
+            return Err(EINVAL);
+        }
+        Ok(ByteRange {
+            // SAFETY: `first < last <= self.bvecs.len()`, in bounds.
+            bvecs: unsafe { self.bvecs.as_ptr().add(first) },
+            nr: last - first,
+            skip: (abs % page) as usize,
+            len: len as usize,
+        })
+    }
+
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn pins_for_test(&self) -> &[*mut kernel::bindings::page] {
+        self.pins.pages()
+    }
+
     /// Fills `out` with the state of pages `first..first + n`, IOVAs only
     /// if `privileged`.
     pub(crate) fn page_info(
@@ -266,6 +306,42 @@ impl Region {
         // CAST: `span` bounds the page count by `u32::MAX`.
         info.total_pages = self.pins.len() as u32;
         info.ifindex = self.ifindex;
+    }
+}
+
+/// Bytes of a region as the send paths take them: `nr` whole-page
+/// `bio_vec`s from `bvecs`, and `len` bytes from `skip` into the first.
+/// Valid while the region is.
+pub(crate) struct ByteRange {
+    pub(crate) bvecs: *const kernel::bindings::bio_vec,
+    pub(crate) nr: usize,
+    pub(crate) skip: usize,
+    pub(crate) len: usize,
+}
+
+/// A send's hold on a region: while it exists the region is alive and
+/// counted busy, so `ZC_IOC_UNREGISTER` answers `EBUSY`.
+///
+/// # Invariants
+///
+/// Counted once in the region's `inflight`, uncounted in `Drop`.
+pub(crate) struct InFlight(Arc<Region>);
+
+impl InFlight {
+    pub(crate) fn new(region: Arc<Region>) -> Self {
+        region.inflight.add(1, Relaxed);
+        // INVARIANT: counted just above.
+        Self(region)
+    }
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Relaxed);
     }
 }
 

@@ -42,10 +42,21 @@ pub(crate) enum Kind {
     MappedPages,
 }
 
+/// Send events, each counted since the counters were created.
+#[derive(Clone, Copy)]
+enum Event {
+    Sends,
+    Completions,
+    BytesZerocopy,
+    BytesCopied,
+    CompletionsCopied,
+}
+
 /// One set of counters (see `struct zc_counters` in the UAPI header).
 pub(crate) struct Counters {
     now: [Atomic<u64>; 3],
     total: [Atomic<u64>; 3],
+    events: [Atomic<u64>; 5],
 }
 
 impl Counters {
@@ -53,6 +64,40 @@ impl Counters {
         Self {
             now: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
             total: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
+            events: [
+                Atomic::new(0),
+                Atomic::new(0),
+                Atomic::new(0),
+                Atomic::new(0),
+                Atomic::new(0),
+            ],
+        }
+    }
+
+    fn event(&self, e: Event, n: u64) {
+        self.events[e as usize].add(n, Relaxed);
+    }
+
+    fn events(&self, e: Event) -> u64 {
+        self.events[e as usize].load(Relaxed)
+    }
+
+    /// A send was accepted by the stack or a device (here and in [`MODULE`]).
+    pub(crate) fn count_send(&self) {
+        self.event(Event::Sends, 1);
+        MODULE.event(Event::Sends, 1);
+    }
+
+    /// A send of `bytes` completed (here and in [`MODULE`]).
+    pub(crate) fn count_completion(&self, bytes: u64, copied: bool) {
+        for c in [self, &MODULE] {
+            c.event(Event::Completions, 1);
+            if copied {
+                c.event(Event::BytesCopied, bytes);
+                c.event(Event::CompletionsCopied, 1);
+            } else {
+                c.event(Event::BytesZerocopy, bytes);
+            }
         }
     }
 
@@ -70,6 +115,12 @@ impl Counters {
             regions_total: self.total[Kind::Regions as usize].load(Relaxed),
             pinned_total: self.total[Kind::PinnedPages as usize].load(Relaxed),
             mapped_total: self.total[Kind::MappedPages as usize].load(Relaxed),
+            sends: self.events(Event::Sends),
+            completions: self.events(Event::Completions),
+            bytes_zerocopy: self.events(Event::BytesZerocopy),
+            bytes_copied: self.events(Event::BytesCopied),
+            completions_copied: self.events(Event::CompletionsCopied),
+            reserved: 0,
         }
     }
 

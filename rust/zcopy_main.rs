@@ -16,6 +16,9 @@
 //!   - [`account`]: their charges to `RLIMIT_MEMLOCK`, `VmPin` and the
 //!     module's cap,
 //!   - [`dma`]: their mapping for a network device's DMA;
+//! - [`send`]: sends from regions, through a socket or straight to a
+//!   device, each ending in a record of
+//!   - [`completion`]: the per-context queue `read(2)` drains;
 //! - [`netdev`]: finding a device's DMA device, unmapping before it goes;
 //! - [`stats`]: counters, per context and for the module, also in debugfs
 //!   (`/sys/kernel/debug/zcopy/stats`).
@@ -34,6 +37,7 @@ use kernel::{
 
 mod abi;
 mod account;
+mod completion;
 mod context;
 mod dma;
 mod helpers;
@@ -41,6 +45,7 @@ mod ioctl;
 mod netdev;
 mod pin;
 mod region;
+mod send;
 mod stats;
 #[cfg(CONFIG_KUNIT = "y")]
 mod testing;
@@ -75,15 +80,24 @@ fn write_stats(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Resul
     writeln!(f, "max_pinned_pages {}", max_pinned_pages())?;
     writeln!(f, "regions_total {}", c.regions_total)?;
     writeln!(f, "pinned_total {}", c.pinned_total)?;
-    writeln!(f, "mapped_total {}", c.mapped_total)
+    writeln!(f, "mapped_total {}", c.mapped_total)?;
+    writeln!(f, "sends {}", c.sends)?;
+    writeln!(f, "completions {}", c.completions)?;
+    writeln!(f, "outstanding {}", c.sends.saturating_sub(c.completions))?;
+    writeln!(f, "bytes_zerocopy {}", c.bytes_zerocopy)?;
+    writeln!(f, "bytes_copied {}", c.bytes_copied)?;
+    writeln!(f, "completions_copied {}", c.completions_copied)
 }
 
-/// The module. The notifier (and the list of mapped regions) is set up
-/// before `/dev/zcopy` appears, since it can be opened as soon as it is
-/// registered, and if registering the device fails the notifier is
-/// unregistered again. At exit no context, hence no region, is left.
+/// The module. The send workqueue and the notifier (and the list of mapped
+/// regions) are set up before `/dev/zcopy` appears, since it can be opened
+/// as soon as it is registered, and if registering the device fails they
+/// are torn down again. At exit no context, hence no region, is left, and
+/// no send is in flight (each holds a module reference); the workqueue is
+/// drained first, so the last sends' teardown has finished.
 #[pin_data]
 struct ZcopyModule {
+    _sends: send::SendQueue,
     _notifier: netdev::Notifier,
     #[pin]
     _miscdev: MiscDeviceRegistration<context::Context>,
@@ -101,6 +115,8 @@ impl kernel::InPlaceModule for ZcopyModule {
         );
         let debugfs = Dir::new(c"zcopy");
         try_pin_init!(Self {
+            // SAFETY: Called once, here.
+            _sends: unsafe { send::SendQueue::create() }?,
             // SAFETY: Called once, here, before the device can be opened.
             _notifier: unsafe { netdev::Notifier::register() }?,
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" }),

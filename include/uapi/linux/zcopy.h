@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped on any incompatible change to this file. */
-#define ZC_ABI_VERSION 1
+#define ZC_ABI_VERSION 2
 
 /* The ioctl type byte ('Z' sub-range 0xc0-0xdf is unassigned). */
 #define ZC_IOC_MAGIC 'Z'
@@ -51,6 +51,9 @@ struct zc_version {
 #define ZC_NR_UNREGISTER	0x02
 #define ZC_NR_REGION_INFO	0x03
 #define ZC_NR_STATS		0x04
+#define ZC_NR_SEND		0x05
+#define ZC_NR_XMIT		0x06
+#define ZC_NR_SET_EVENTFD	0x07
 
 #define ZC_IOC_VERSION _IOR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_VERSION, struct zc_version)
 
@@ -153,13 +156,22 @@ struct zc_region_info {
 #define ZC_IOC_REGION_INFO _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_REGION_INFO, struct zc_region_info)
 
 /**
- * struct zc_counters - page and region counts
+ * struct zc_counters - page, region and send counts
  * @regions:       regions registered now
  * @pinned_pages:  pages pinned now
  * @mapped_pages:  pages mapped for a device now
  * @regions_total: regions ever registered
  * @pinned_total:  pages ever pinned
  * @mapped_total:  pages ever mapped
+ * @sends:         sends the stack or a device accepted (each gets a
+ *                 completion record)
+ * @completions:   completion records produced; @sends - @completions are
+ *                 outstanding
+ * @bytes_zerocopy: bytes of completed sends that left by reference
+ * @bytes_copied:  bytes of completed sends the stack had to copy
+ *                 (%ZC_COMPLETION_COPIED)
+ * @completions_copied: completion records with %ZC_COMPLETION_COPIED
+ * @reserved:      zero
  */
 struct zc_counters {
 	__u64 regions;
@@ -168,6 +180,12 @@ struct zc_counters {
 	__u64 regions_total;
 	__u64 pinned_total;
 	__u64 mapped_total;
+	__u64 sends;
+	__u64 completions;
+	__u64 bytes_zerocopy;
+	__u64 bytes_copied;
+	__u64 completions_copied;
+	__u64 reserved;
 };
 
 /**
@@ -183,5 +201,114 @@ struct zc_stats {
 };
 
 #define ZC_IOC_STATS _IOR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_STATS, struct zc_stats)
+
+/* zc_send.flags */
+#define ZC_SEND_NONBLOCK	(1U << 0)	/* MSG_DONTWAIT: EAGAIN, or a short send */
+#define ZC_SEND_MORE		(1U << 1)	/* MSG_MORE: more data follows */
+
+/**
+ * struct zc_send - argument of %ZC_IOC_SEND
+ * @fd:       in: a connected TCP or UDP socket (IPv4 or IPv6) of the caller
+ * @flags:    in: %ZC_SEND_* bits
+ * @region:   in: a region id of this file description
+ * @reserved: zero
+ * @offset:   in: first byte to send, from the region's start address
+ * @len:      in: bytes to send, > 0 (a UDP datagram must fit one)
+ * @tag:      in: copied into this send's completion record
+ * @sent:     out: bytes the socket accepted (a stream socket may accept
+ *            fewer than @len when non-blocking or interrupted)
+ *
+ * The bytes enter the stack as page fragments over the region's pinned
+ * pages. Unless the call fails, exactly one &struct zc_completion with
+ * @tag follows, once the stack has released every fragment; until then
+ * the region cannot be unregistered (%EBUSY) and its bytes must not be
+ * modified.
+ */
+struct zc_send {
+	__s32 fd;
+	__u32 flags;
+	__u32 region;
+	__u32 reserved;
+	__u64 offset;
+	__u64 len;
+	__u64 tag;
+	__u64 sent;
+};
+
+#define ZC_IOC_SEND _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SEND, struct zc_send)
+
+/* Longest header ZC_IOC_XMIT copies into an sk_buff's linear area. */
+#define ZC_XMIT_MAX_HDR		256
+
+/**
+ * struct zc_xmit - argument of %ZC_IOC_XMIT (needs %CAP_NET_RAW)
+ * @ifindex: in: the interface, in the caller's network namespace
+ * @flags:   in: zero
+ * @region:  in: a region id of this file description
+ * @hdr_len: in: bytes at @hdr, from the device's link header length to
+ *           %ZC_XMIT_MAX_HDR
+ * @hdr:     in: user pointer to the frame's headers (link, network,
+ *           transport), complete with checksums: the frame is sent as is
+ * @offset:  in: first payload byte, from the region's start address
+ * @len:     in: payload bytes, > 0; the frame must fit the device's MTU
+ *           and the payload at most MAX_SKB_FRAGS pages
+ * @tag:     in: copied into the completion record
+ *
+ * Builds an sk_buff holding only the headers in its linear area (after the
+ * device's needed headroom) and the payload as fragments over the pinned
+ * pages, and hands it to the device (dev_queue_xmit). One completion
+ * record follows unless the call fails.
+ */
+struct zc_xmit {
+	__s32 ifindex;
+	__u32 flags;
+	__u32 region;
+	__u32 hdr_len;
+	__u64 hdr;
+	__u64 offset;
+	__u64 len;
+	__u64 tag;
+};
+
+#define ZC_IOC_XMIT _IOW(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_XMIT, struct zc_xmit)
+
+/* zc_completion.flags */
+#define ZC_COMPLETION_COPIED	(1U << 0)	/* the stack copied the bytes */
+
+/**
+ * struct zc_completion - a record read(2) returns, one per send
+ * @tag:    the send's tag
+ * @bytes:  bytes the send handed to the stack (zc_send.sent)
+ * @status: 0; reserved for failures known only after the send returned
+ * @flags:  %ZC_COMPLETION_* bits
+ *
+ * Produced once the stack has released every fragment of the send: the
+ * region's bytes may be reused and the region unregistered. COPIED: some
+ * or all of the bytes were copied rather than sent by reference (delivery
+ * to a local socket, a route through a device without scatter-gather or
+ * checksum offload), as MSG_ZEROCOPY's SO_EE_CODE_ZEROCOPY_COPIED.
+ */
+struct zc_completion {
+	__u64 tag;
+	__u64 bytes;
+	__s32 status;
+	__u32 flags;
+};
+
+/* Sends outstanding plus records unread, per file description, at most. */
+#define ZC_COMPLETION_SLOTS	1024
+
+/**
+ * struct zc_eventfd - argument of %ZC_IOC_SET_EVENTFD
+ * @fd:       in: an eventfd signalled (by 1) for every completion record
+ *            produced, or -1 to stop
+ * @reserved: zero
+ */
+struct zc_eventfd {
+	__s32 fd;
+	__u32 reserved;
+};
+
+#define ZC_IOC_SET_EVENTFD _IOW(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SET_EVENTFD, struct zc_eventfd)
 
 #endif /* _UAPI_LINUX_ZCOPY_H */

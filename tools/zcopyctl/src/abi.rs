@@ -4,7 +4,7 @@
 //! compiles a C program against it and fails on any difference in layout,
 //! constants or ioctl numbers.
 
-pub const ZC_ABI_VERSION: u32 = 1;
+pub const ZC_ABI_VERSION: u32 = 2;
 pub const ZC_IOC_MAGIC: u8 = b'Z';
 pub const ZC_IOC_BASE: u8 = 0xc0;
 
@@ -32,6 +32,9 @@ pub const ZC_NR_REGISTER: u8 = 0x01;
 pub const ZC_NR_UNREGISTER: u8 = 0x02;
 pub const ZC_NR_REGION_INFO: u8 = 0x03;
 pub const ZC_NR_STATS: u8 = 0x04;
+pub const ZC_NR_SEND: u8 = 0x05;
+pub const ZC_NR_XMIT: u8 = 0x06;
+pub const ZC_NR_SET_EVENTFD: u8 = 0x07;
 
 pub const ZC_REGISTER_READONLY: u32 = 1 << 0;
 
@@ -96,6 +99,12 @@ pub struct ZcCounters {
     pub regions_total: u64,
     pub pinned_total: u64,
     pub mapped_total: u64,
+    pub sends: u64,
+    pub completions: u64,
+    pub bytes_zerocopy: u64,
+    pub bytes_copied: u64,
+    pub completions_copied: u64,
+    pub reserved: u64,
 }
 
 #[repr(C)]
@@ -104,6 +113,56 @@ pub struct ZcStats {
     pub module: ZcCounters,
     pub context: ZcCounters,
     pub max_pinned_pages: u64,
+}
+
+pub const ZC_SEND_NONBLOCK: u32 = 1 << 0;
+pub const ZC_SEND_MORE: u32 = 1 << 1;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcSend {
+    pub fd: i32,
+    pub flags: u32,
+    pub region: u32,
+    pub reserved: u32,
+    pub offset: u64,
+    pub len: u64,
+    pub tag: u64,
+    pub sent: u64,
+}
+
+pub const ZC_XMIT_MAX_HDR: u32 = 256;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcXmit {
+    pub ifindex: i32,
+    pub flags: u32,
+    pub region: u32,
+    pub hdr_len: u32,
+    pub hdr: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub tag: u64,
+}
+
+pub const ZC_COMPLETION_COPIED: u32 = 1 << 0;
+pub const ZC_COMPLETION_SLOTS: u32 = 1024;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ZcCompletion {
+    pub tag: u64,
+    pub bytes: u64,
+    pub status: i32,
+    pub flags: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcEventfd {
+    pub fd: i32,
+    pub reserved: u32,
 }
 
 const IOC_READ: u32 = 2;
@@ -131,6 +190,9 @@ pub const ZC_IOC_REGISTER: u32 = iowr::<ZcRegister>(ZC_NR_REGISTER);
 pub const ZC_IOC_UNREGISTER: u32 = iow::<ZcUnregister>(ZC_NR_UNREGISTER);
 pub const ZC_IOC_REGION_INFO: u32 = iowr::<ZcRegionInfo>(ZC_NR_REGION_INFO);
 pub const ZC_IOC_STATS: u32 = ior::<ZcStats>(ZC_NR_STATS);
+pub const ZC_IOC_SEND: u32 = iowr::<ZcSend>(ZC_NR_SEND);
+pub const ZC_IOC_XMIT: u32 = iow::<ZcXmit>(ZC_NR_XMIT);
+pub const ZC_IOC_SET_EVENTFD: u32 = iow::<ZcEventfd>(ZC_NR_SET_EVENTFD);
 
 #[cfg(test)]
 mod tests {
@@ -158,6 +220,7 @@ int main(void)
 	P(ZC_FEAT_REGISTER); P(ZC_FEAT_SEND); P(ZC_FEAT_SENDFILE);
 	P(ZC_NR_VERSION); P(ZC_NR_REGISTER); P(ZC_NR_UNREGISTER);
 	P(ZC_NR_REGION_INFO); P(ZC_NR_STATS);
+	P(ZC_NR_SEND); P(ZC_NR_XMIT); P(ZC_NR_SET_EVENTFD);
 	P(ZC_REGISTER_READONLY); P(ZC_PAGE_DMA_PINNED); P(ZC_PAGE_MAPPED);
 	P(ZC_PAGE_LARGE); P(ZC_REGION_READONLY); P(ZC_REGION_MAPPED);
 	P(sizeof(struct zc_version));
@@ -185,6 +248,21 @@ int main(void)
 	P(offsetof(struct zc_stats, max_pinned_pages));
 	P(ZC_IOC_VERSION); P(ZC_IOC_REGISTER); P(ZC_IOC_UNREGISTER);
 	P(ZC_IOC_REGION_INFO); P(ZC_IOC_STATS);
+	P(ZC_SEND_NONBLOCK); P(ZC_SEND_MORE); P(ZC_XMIT_MAX_HDR);
+	P(ZC_COMPLETION_COPIED); P(ZC_COMPLETION_SLOTS);
+	P(offsetof(struct zc_counters, sends)); P(offsetof(struct zc_counters, reserved));
+	P(sizeof(struct zc_send)); P(offsetof(struct zc_send, flags));
+	P(offsetof(struct zc_send, region)); P(offsetof(struct zc_send, offset));
+	P(offsetof(struct zc_send, len)); P(offsetof(struct zc_send, tag));
+	P(offsetof(struct zc_send, sent));
+	P(sizeof(struct zc_xmit)); P(offsetof(struct zc_xmit, region));
+	P(offsetof(struct zc_xmit, hdr_len)); P(offsetof(struct zc_xmit, hdr));
+	P(offsetof(struct zc_xmit, offset)); P(offsetof(struct zc_xmit, len));
+	P(offsetof(struct zc_xmit, tag));
+	P(sizeof(struct zc_completion)); P(offsetof(struct zc_completion, bytes));
+	P(offsetof(struct zc_completion, status)); P(offsetof(struct zc_completion, flags));
+	P(sizeof(struct zc_eventfd)); P(offsetof(struct zc_eventfd, reserved));
+	P(ZC_IOC_SEND); P(ZC_IOC_XMIT); P(ZC_IOC_SET_EVENTFD);
 	return 0;
 }
 "#,
@@ -244,6 +322,9 @@ int main(void)
             ("ZC_NR_UNREGISTER", ZC_NR_UNREGISTER.into()),
             ("ZC_NR_REGION_INFO", ZC_NR_REGION_INFO.into()),
             ("ZC_NR_STATS", ZC_NR_STATS.into()),
+            ("ZC_NR_SEND", ZC_NR_SEND.into()),
+            ("ZC_NR_XMIT", ZC_NR_XMIT.into()),
+            ("ZC_NR_SET_EVENTFD", ZC_NR_SET_EVENTFD.into()),
             ("ZC_REGISTER_READONLY", ZC_REGISTER_READONLY.into()),
             ("ZC_PAGE_DMA_PINNED", ZC_PAGE_DMA_PINNED.into()),
             ("ZC_PAGE_MAPPED", ZC_PAGE_MAPPED.into()),
@@ -307,6 +388,36 @@ int main(void)
             ("ZC_IOC_UNREGISTER", ZC_IOC_UNREGISTER.into()),
             ("ZC_IOC_REGION_INFO", ZC_IOC_REGION_INFO.into()),
             ("ZC_IOC_STATS", ZC_IOC_STATS.into()),
+            ("ZC_SEND_NONBLOCK", ZC_SEND_NONBLOCK.into()),
+            ("ZC_SEND_MORE", ZC_SEND_MORE.into()),
+            ("ZC_XMIT_MAX_HDR", ZC_XMIT_MAX_HDR.into()),
+            ("ZC_COMPLETION_COPIED", ZC_COMPLETION_COPIED.into()),
+            ("ZC_COMPLETION_SLOTS", ZC_COMPLETION_SLOTS.into()),
+            off!(ZcCounters, zc_counters, sends),
+            off!(ZcCounters, zc_counters, reserved),
+            ("sizeof(struct zc_send)", size_of::<ZcSend>() as u64),
+            off!(ZcSend, zc_send, flags),
+            off!(ZcSend, zc_send, region),
+            off!(ZcSend, zc_send, offset),
+            off!(ZcSend, zc_send, len),
+            off!(ZcSend, zc_send, tag),
+            off!(ZcSend, zc_send, sent),
+            ("sizeof(struct zc_xmit)", size_of::<ZcXmit>() as u64),
+            off!(ZcXmit, zc_xmit, region),
+            off!(ZcXmit, zc_xmit, hdr_len),
+            off!(ZcXmit, zc_xmit, hdr),
+            off!(ZcXmit, zc_xmit, offset),
+            off!(ZcXmit, zc_xmit, len),
+            off!(ZcXmit, zc_xmit, tag),
+            ("sizeof(struct zc_completion)", size_of::<ZcCompletion>() as u64),
+            off!(ZcCompletion, zc_completion, bytes),
+            off!(ZcCompletion, zc_completion, status),
+            off!(ZcCompletion, zc_completion, flags),
+            ("sizeof(struct zc_eventfd)", size_of::<ZcEventfd>() as u64),
+            off!(ZcEventfd, zc_eventfd, reserved),
+            ("ZC_IOC_SEND", ZC_IOC_SEND.into()),
+            ("ZC_IOC_XMIT", ZC_IOC_XMIT.into()),
+            ("ZC_IOC_SET_EVENTFD", ZC_IOC_SET_EVENTFD.into()),
         ];
         let c = from_c_header();
         assert_eq!(c.len(), rust.len());

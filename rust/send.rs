@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sends from registered regions: `ZC_IOC_SEND` through a socket and
+//! `ZC_IOC_XMIT` straight to a device.
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+//! (`struct ubuf_info`).
+//!
+//! Each send is one [`SendOp`] object. It embeds the `struct ubuf_info` that
+//! the stack attaches to every `sk_buff` carrying its fragments: the stack
+//! takes a reference on it per `sk_buff` and drops it when that `sk_buff`'s
+//! fragments are released (sent and freed, or copied away), and the sender
+//! holds one more for the duration of the call. After the last reference
+//! (`zcopy_ubuf_done`, possibly in softirq context) the send is queued on
+//! the module's workqueue, where, in process context and in this order:
+//!
+//! 1. its hold on the region ([`InFlight`]) is released — the region may
+//!    be torn down here (unmap, unpin), which sleeps;
+//! 2. its completion record is posted (unless the send failed);
+//! 3. the rest is freed, the module reference last.
+//!
+//! So when user space reads a record, the region no longer counts the send
+//! (`ZC_IOC_UNREGISTER` will not say `EBUSY` because of it), and the
+//! module cannot be unloaded while any `ubuf_info` of it is in the stack.
+//!
+//! The fragments carry no page references of their own
+//! (`SKBFL_MANAGED_FRAG_REFS`): the region's pins keep the pages alive,
+//! and the region lives until the send is done.
+
+use crate::{
+    abi,
+    completion::Slot,
+    helpers,
+    netdev::NetdevRef,
+    region::InFlight,
+    stats::Counters, //
+};
+use kernel::{
+    bindings,
+    error::to_result,
+    fs::LocalFile,
+    impl_has_work, new_work,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+    },
+    types::Opaque,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+    workqueue::{
+        self,
+        Work,
+        WorkItem, //
+    },
+};
+
+/// The module's workqueue, where finished sends are torn down.
+///
+/// # Invariants
+///
+/// While a `SendQueue` exists, `helpers::zc_wq()` is a live workqueue.
+pub(crate) struct SendQueue(());
+
+impl SendQueue {
+    /// Creates the workqueue.
+    ///
+    /// # Safety
+    ///
+    /// At most one `SendQueue` exists at a time.
+    pub(crate) unsafe fn create() -> Result<Self> {
+        // SAFETY: Module init, process context.
+        to_result(unsafe { helpers::zc_wq_create() })?;
+        // INVARIANT: created just above.
+        Ok(Self(()))
+    }
+}
+
+impl Drop for SendQueue {
+    fn drop(&mut self) {
+        // Drains it: every send's teardown has finished when this returns.
+        // SAFETY: Created in `create`; nothing is queued after module exit
+        // begins, since every send in flight holds a module reference.
+        unsafe { helpers::zc_wq_destroy() };
+    }
+}
+
+/// A reference on this module, for as long as a `ubuf_info` whose ops
+/// live in it may be used by the stack.
+struct ModuleRef(());
+
+impl ModuleRef {
+    fn get() -> Self {
+        // SAFETY: Called from an ioctl of an open file, which holds the
+        // module already.
+        unsafe { helpers::zc_module_get() };
+        Self(())
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: Drops the reference taken in `get`.
+        unsafe { helpers::zc_module_put() };
+    }
+}
+
+/// One send, from the ioctl to its completion record.
+///
+/// # Invariants
+///
+/// - `ubuf` is initialised by `zc_ubuf_init` before the send is handed to
+///   the stack, and the `SendOp` is freed only by the work item queued after
+///   its last reference was dropped.
+/// - `inflight` is `Some` and `slot` is `Some` until `run` takes them.
+#[pin_data]
+pub(crate) struct SendOp {
+    #[pin]
+    ubuf: Opaque<bindings::ubuf_info>,
+    #[pin]
+    work: Work<SendOp>,
+    tag: u64,
+    /// Bytes the stack accepted; 0 means the send failed (no record).
+    accepted: Atomic<u64>,
+    /// Some `sk_buff` carrying the fragments was released without copying.
+    used: Atomic<u32>,
+    /// The stack copied the fragments somewhere on the way.
+    copied: Atomic<u32>,
+    inflight: Option<InFlight>,
+    slot: Option<Slot>,
+    counters: Arc<Counters>,
+    // Last: dropped after everything else of the send.
+    _module: ModuleRef,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for SendOp { self.work }
+}
+
+// SAFETY: The `ubuf_info` is shared with the stack, which may drop its
+// references from any CPU; every other field is `Send`.
+unsafe impl core::marker::Send for SendOp {}
+// SAFETY: Shared access only reads plain fields and atomics, and the
+// `ubuf_info` is only touched through the C helpers and the stack.
+unsafe impl Sync for SendOp {}
+
+impl WorkItem for SendOp {
+    type Pointer = Pin<KBox<SendOp>>;
+
+    fn run(mut this: Pin<KBox<SendOp>>) {
+        let bytes = this.accepted.load(Relaxed);
+        // As io_uring's notifications: copied if any release said so, or
+        // if no `sk_buff` ever carried the fragments (the stack copied
+        // into its own buffers before building any).
+        let copied = this.copied.load(Relaxed) != 0 || this.used.load(Relaxed) == 0;
+        let p = this.as_mut().project();
+        // 1. Let go of the region first (this may tear it down).
+        drop(p.inflight.take());
+        // 2. Then tell user space.
+        if let Some(slot) = p.slot.take() {
+            if bytes > 0 {
+                p.counters.count_completion(bytes, copied);
+                slot.post(abi::zc_completion {
+                    tag: *p.tag,
+                    bytes,
+                    status: 0,
+                    flags: if copied { abi::ZC_COMPLETION_COPIED } else { 0 },
+                });
+            }
+        }
+        // 3. The rest, the module reference last.
+    }
+}
+
+impl SendOp {
+    /// Allocates a send and initialises its `ubuf_info`, returning it with
+    /// the one reference the caller now holds.
+    fn start(
+        tag: u64,
+        inflight: InFlight,
+        slot: Slot,
+        counters: &Arc<Counters>,
+    ) -> Result<*mut bindings::ubuf_info> {
+        let send = KBox::pin_init(
+            try_pin_init!(Self {
+                ubuf: Opaque::uninit(),
+                work <- new_work!("zcopy::SendOp::work"),
+                tag,
+                accepted: Atomic::new(0),
+                used: Atomic::new(0),
+                copied: Atomic::new(0),
+                inflight: Some(inflight),
+                slot: Some(slot),
+                counters: counters.clone(),
+                _module: ModuleRef::get(),
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The `SendOp` is pinned and not moved out of the box: it is
+        // rebuilt from this pointer in `zcopy_ubuf_done`.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(send) });
+        // SAFETY: `raw` is valid; `ubuf` is initialised before any use.
+        let ubuf = unsafe { Opaque::cast_into(&raw const (*raw).ubuf) };
+        // SAFETY: `ubuf` is embedded in a live, pinned `SendOp`.
+        unsafe { helpers::zc_ubuf_init(ubuf) };
+        Ok(ubuf)
+    }
+
+    /// The `SendOp` that embeds `ubuf`.
+    ///
+    /// # Safety
+    ///
+    /// `ubuf` was returned by [`SendOp::start`] and its `SendOp` is still alive.
+    unsafe fn from_ubuf<'a>(ubuf: *mut bindings::ubuf_info) -> &'a SendOp {
+        // SAFETY: `Opaque<T>` is `repr(transparent)`; the caller promises
+        // `ubuf` is the `ubuf` field of a live `SendOp`.
+        unsafe { &*kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf) }
+    }
+
+    /// Records how many bytes the stack accepted and drops the sender's
+    /// reference; after this the send may complete at any time.
+    ///
+    /// # Safety
+    ///
+    /// `ubuf` was returned by [`SendOp::start`] and the caller still holds the
+    /// reference `zc_ubuf_init` gave it.
+    unsafe fn release(ubuf: *mut bindings::ubuf_info, accepted: u64) {
+        // SAFETY: Our reference keeps the `SendOp` alive until the put.
+        let send = unsafe { SendOp::from_ubuf(ubuf) };
+        if accepted > 0 {
+            send.counters.count_send();
+        }
+        send.accepted.store(accepted, Relaxed);
+        // SAFETY: Drops the caller's reference; the release ordering of the
+        // refcount publishes `accepted` to whoever drops the last one.
+        unsafe { helpers::zc_ubuf_put(ubuf) };
+    }
+}
+
+/// The stack dropped a reference on a send's `ubuf_info`.
+///
+/// # Safety
+///
+/// Called by `zc_ubuf_complete` only, for a `ubuf` of a live [`SendOp`].
+#[no_mangle]
+unsafe extern "C" fn zcopy_ubuf_event(ubuf: *mut bindings::ubuf_info, skb: bool, success: bool) {
+    // SAFETY: The reference being dropped keeps the `SendOp` alive.
+    let send = unsafe { SendOp::from_ubuf(ubuf) };
+    if !success {
+        send.copied.store(1, Relaxed);
+    } else if skb {
+        send.used.store(1, Relaxed);
+    }
+}
+
+/// The last reference on a send's `ubuf_info` is gone; any context.
+///
+/// # Safety
+///
+/// Called by `zc_ubuf_complete` only, once per `ubuf`, after the last
+/// reference was dropped.
+#[no_mangle]
+unsafe extern "C" fn zcopy_ubuf_done(ubuf: *mut bindings::ubuf_info) {
+    // SAFETY: Nothing else refers to the `SendOp` any more: take back the box
+    // `SendOp::start` leaked. It was pinned, and stays so.
+    let send = unsafe {
+        let raw = kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf).cast_mut();
+        Pin::new_unchecked(KBox::from_raw(raw))
+    };
+    // SAFETY: A `SendQueue` exists while any send does: every send holds a
+    // module reference, and the queue is destroyed only at module exit.
+    let wq = unsafe { workqueue::Queue::from_raw(helpers::zc_wq()) };
+    wq.enqueue(send);
+}
+
+/// The flags of `ZC_IOC_SEND` that mean something.
+const SEND_FLAGS: u32 = abi::ZC_SEND_NONBLOCK | abi::ZC_SEND_MORE;
+
+/// A socket, held through its file.
+struct Socket {
+    _file: ARef<LocalFile>,
+    sock: *mut bindings::socket,
+}
+
+impl Socket {
+    /// The TCP or UDP socket open as `fd`: `EBADF`, `ENOTSOCK` for other
+    /// files, `EOPNOTSUPP` for other sockets.
+    fn get(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = LocalFile::fget(fd)?;
+        // SAFETY: `file` is a valid, referenced file.
+        let sock = unsafe { helpers::zc_sock_from_file(file.as_ptr()) };
+        if sock.is_null() {
+            return Err(ENOTSOCK);
+        }
+        // SAFETY: The socket lives as long as its file, which we hold.
+        to_result(unsafe { helpers::zc_sock_check(sock) })?;
+        Ok(Self { _file: file, sock })
+    }
+}
+
+/// `ZC_IOC_SEND`: validates `a`, sends, and returns the bytes accepted.
+pub(crate) fn send(
+    a: &abi::zc_send,
+    hold: impl FnOnce(u32) -> Result<InFlight>,
+    slot: impl FnOnce() -> Result<Slot>,
+    counters: &Arc<Counters>,
+) -> Result<u64> {
+    if a.flags & !SEND_FLAGS != 0 || a.reserved != 0 || a.sent != 0 {
+        return Err(EINVAL);
+    }
+    let sock = Socket::get(a.fd)?;
+    let inflight = hold(a.region)?;
+    let range = inflight.region().range(a.offset, a.len)?;
+    let ubuf = SendOp::start(a.tag, inflight, slot()?, counters)?;
+    // SAFETY: The socket is held; `ubuf` is ours; the pages of `range` are
+    // pinned by the region the send holds, and its bio_vecs live as long.
+    let ret = unsafe {
+        helpers::zc_sock_send(
+            sock.sock,
+            ubuf,
+            range.bvecs,
+            range.nr,
+            range.skip,
+            range.len,
+            a.flags & abi::ZC_SEND_NONBLOCK != 0,
+            a.flags & abi::ZC_SEND_MORE != 0,
+        )
+    };
+    // CAST: a non-negative `int` fits in `u64`.
+    let accepted = if ret > 0 { ret as u64 } else { 0 };
+    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
+    unsafe { SendOp::release(ubuf, accepted) };
+    drop(sock);
+    to_result(ret.min(0))?;
+    Ok(accepted)
+}
+
+/// `ZC_IOC_XMIT`: validates `a`, builds the frame and hands it to the
+/// device.
+pub(crate) fn xmit(
+    a: &abi::zc_xmit,
+    hold: impl FnOnce(u32) -> Result<InFlight>,
+    slot: impl FnOnce() -> Result<Slot>,
+    counters: &Arc<Counters>,
+) -> Result {
+    if a.flags != 0 {
+        return Err(EINVAL);
+    }
+    // SAFETY: `capable` may be called from any process context.
+    if !unsafe { bindings::capable(bindings::CAP_NET_RAW as i32) } {
+        return Err(EPERM);
+    }
+    if a.hdr_len == 0 || a.hdr_len > abi::ZC_XMIT_MAX_HDR {
+        return Err(EINVAL);
+    }
+    // CAST: `hdr_len <= ZC_XMIT_MAX_HDR`; user addresses fit in `usize`.
+    let mut hdr = KVec::new();
+    UserSlice::new(UserPtr::from_addr(a.hdr as usize), a.hdr_len as usize)
+        .read_all(&mut hdr, GFP_KERNEL)?;
+    let dev = NetdevRef::get(a.ifindex)?;
+    let inflight = hold(a.region)?;
+    let range = inflight.region().range(a.offset, a.len)?;
+    let ubuf = SendOp::start(a.tag, inflight, slot()?, counters)?;
+    // SAFETY: The device is held, `ubuf` is ours, and the pages and their
+    // bio_vecs live as long as the send (see `send`).
+    let skb = unsafe {
+        helpers::zc_xmit_build(
+            dev.as_ptr(),
+            ubuf,
+            hdr.as_ptr().cast(),
+            a.hdr_len,
+            range.bvecs,
+            range.nr,
+            range.skip,
+            range.len,
+        )
+    };
+    let ret = match kernel::error::from_err_ptr(skb) {
+        // SAFETY: A built skb is ours to transmit; the call consumes it.
+        Ok(skb) => to_result(unsafe { helpers::zc_xmit(skb) }),
+        Err(e) => Err(e),
+    };
+    let accepted = if ret.is_ok() { a.len } else { 0 };
+    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
+    unsafe { SendOp::release(ubuf, accepted) };
+    ret
+}
+
+#[kunit_tests(zcopy_send)]
+mod tests {
+    use super::*;
+    use crate::{
+        completion::Completions,
+        region::{
+            Region,
+            RegisterArgs, //
+        },
+        testing::UserMem,
+    };
+    use kernel::page::PAGE_SIZE;
+
+    #[test]
+    fn ubuf_info_and_bio_vec_layouts_match_c() {
+        // SAFETY: Pure functions.
+        let (u, b) = unsafe { (helpers::zc_c_ubuf_info_size(), helpers::zc_c_bio_vec_size()) };
+        assert_eq!(size_of::<bindings::ubuf_info>(), u as usize);
+        assert_eq!(size_of::<bindings::bio_vec>(), b as usize);
+    }
+
+    /// Builds (not sends) a frame over loopback from `mem`'s region and
+    /// checks where its bytes are; then frees it and waits for the record.
+    #[test]
+    fn frame_holds_headers_linear_and_region_pages_as_fragments() -> Result {
+        let mem = UserMem::new(4 * PAGE_SIZE)?;
+        mem.touch()?;
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let args = RegisterArgs {
+            addr: (mem.addr() + 8) as u64,
+            len: (3 * PAGE_SIZE) as u64,
+            read_only: false,
+            ifindex: 0,
+        };
+        let region = Region::register(&args, &counters, u64::MAX)?;
+        let sink = Completions::new()?;
+        // Loopback (ifindex 1) does scatter-gather and has a 14-byte header.
+        let dev = NetdevRef::get(1)?;
+        let hdr = [0xabu8; 42];
+        // Payload: from region offset 92 (page offset 100), two pages long.
+        let (off, len) = (92u64, 2 * PAGE_SIZE);
+        let range = region.range(off, len as u64)?;
+        let inflight = InFlight::new(region.clone());
+        assert!(region.busy());
+        let ubuf = SendOp::start(0x5eed, inflight, sink.reserve()?, &counters)?;
+        // SAFETY: As in `xmit`.
+        let skb = unsafe {
+            helpers::zc_xmit_build(
+                dev.as_ptr(),
+                ubuf,
+                hdr.as_ptr().cast(),
+                42,
+                range.bvecs,
+                range.nr,
+                range.skip,
+                range.len,
+            )
+        };
+        let skb = kernel::error::from_err_ptr(skb)?;
+        // SAFETY: `skb` is a live skb we own until `zc_skb_free`.
+        unsafe {
+            assert_eq!(helpers::zc_skb_headlen(skb), 42);
+            assert!(
+                helpers::zc_skb_headroom(skb) >= helpers::zc_netdev_needed_headroom(dev.as_ptr())
+            );
+            assert_eq!(helpers::zc_skb_nr_frags(skb), 3);
+            let pages = region.pins_for_test();
+            let want = [(0, 100, PAGE_SIZE - 100), (1, 0, PAGE_SIZE), (2, 0, 100)];
+            for (i, &(page, off, size)) in want.iter().enumerate() {
+                let i = i as u32;
+                assert!(helpers::zc_skb_frag_page(skb, i) == pages[page]);
+                assert_eq!(helpers::zc_skb_frag_off(skb, i) as usize, off);
+                assert_eq!(helpers::zc_skb_frag_size(skb, i) as usize, size);
+            }
+            helpers::zc_skb_free(skb);
+        }
+        // SAFETY: `ubuf` is from `SendOp::start`; we hold its first reference.
+        unsafe { SendOp::release(ubuf, len as u64) };
+        let mut got = KVec::new();
+        let n = sink.read(false, 24, |r| got.push(*r, GFP_KERNEL).is_ok())?;
+        assert_eq!(n, 24);
+        assert_eq!(got[0].tag, 0x5eed);
+        assert_eq!(got[0].bytes, len as u64);
+        // Freed without a copy: sent by reference.
+        assert_eq!(got[0].flags, 0);
+        assert!(!region.busy());
+        let c = counters.to_abi();
+        assert_eq!(
+            (c.sends, c.completions, c.bytes_zerocopy),
+            (1, 1, len as u64)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn frames_the_device_cannot_take_are_refused() -> Result {
+        let mem = UserMem::new(20 * PAGE_SIZE)?;
+        mem.touch()?;
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let args = RegisterArgs {
+            addr: mem.addr() as u64,
+            len: (20 * PAGE_SIZE) as u64,
+            read_only: false,
+            ifindex: 0,
+        };
+        let region = Region::register(&args, &counters, u64::MAX)?;
+        let sink = Completions::new()?;
+        let dev = NetdevRef::get(1)?;
+        let hdr = [0u8; 64];
+        // (header length, offset, length, errno)
+        let cases = [
+            (13u32, 0u64, 100usize, EINVAL),
+            (14, 0, 18 * PAGE_SIZE, EMSGSIZE),
+            (14, 1, 17 * PAGE_SIZE, EMSGSIZE),
+        ];
+        for &(hlen, off, len, errno) in cases.iter() {
+            let range = region.range(off, len as u64)?;
+            let ubuf = SendOp::start(1, InFlight::new(region.clone()), sink.reserve()?, &counters)?;
+            // SAFETY: As in `xmit`.
+            let skb = unsafe {
+                helpers::zc_xmit_build(
+                    dev.as_ptr(),
+                    ubuf,
+                    hdr.as_ptr().cast(),
+                    hlen,
+                    range.bvecs,
+                    range.nr,
+                    range.skip,
+                    range.len,
+                )
+            };
+            assert!(kernel::error::from_err_ptr(skb).err() == Some(errno));
+            // SAFETY: As above.
+            unsafe { SendOp::release(ubuf, 0) };
+        }
+        // Failed sends post nothing, and give everything back.
+        // SAFETY: Process context.
+        unsafe { bindings::__flush_workqueue(helpers::zc_wq()) };
+        assert_eq!(sink.pending(), 0);
+        assert!(!region.busy());
+        assert_eq!(counters.to_abi().sends, 0);
+        Ok(())
+    }
+}

@@ -409,7 +409,10 @@ int main(void)
             off!(ZcXmit, zc_xmit, offset),
             off!(ZcXmit, zc_xmit, len),
             off!(ZcXmit, zc_xmit, tag),
-            ("sizeof(struct zc_completion)", size_of::<ZcCompletion>() as u64),
+            (
+                "sizeof(struct zc_completion)",
+                size_of::<ZcCompletion>() as u64,
+            ),
             off!(ZcCompletion, zc_completion, bytes),
             off!(ZcCompletion, zc_completion, status),
             off!(ZcCompletion, zc_completion, flags),

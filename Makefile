@@ -37,9 +37,9 @@ tools:
 
 itest: tools/target/itest/zcopy_itest
 
-tools/target/itest/zcopy_itest: tools/itest/zcopy_itest.c include/uapi/linux/zcopy.h
+tools/target/itest/zcopy_itest: tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/itest.h include/uapi/linux/zcopy.h
 	@mkdir -p $(@D)
-	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ $<
+	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ tools/itest/zcopy_itest.c tools/itest/send.c -lpthread
 
 test:
 	@$(H)/test.sh

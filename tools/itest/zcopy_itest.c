@@ -3,8 +3,10 @@
  * zcopy integration tests: run in the VM with zcopy.ko loaded, written
  * against the UAPI header only, results as KTAP on stdout.
  *
- *   zcopy_itest [-v]
+ *   zcopy_itest [FILTER]
  *
+ * With FILTER, only the tests whose name contains it run (and "open" and
+ * "network_setup", which others need).
  * ZCOPY_KO, when set, is the module's path: the last test unloads the
  * module and loads it again from there.
  */
@@ -29,14 +31,9 @@
 #include <linux/capability.h>
 #include <linux/zcopy.h>
 
-#define DEV "/dev/zcopy"
-#define PAGE 4096UL
-#define KNOWN_FEATURES (ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE)
+#include "itest.h"
 
-/* A test returns 0 on pass, 1 on fail, -1 to skip; fail() says why. */
-typedef int (*test_fn)(void);
-
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -48,28 +45,16 @@ static int fail(const char *fmt, ...)
 	return 1;
 }
 
-#define CHECK(cond, ...)                      \
-	do {                                  \
-		if (!(cond))                  \
-			return fail(__VA_ARGS__); \
-	} while (0)
+#define KNOWN_FEATURES (ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE)
 
-/* An ioctl expected to fail with errno `err`. */
-#define CHECK_ERRNO(call, err, what)                                          \
-	do {                                                                  \
-		errno = 0;                                                    \
-		long __r = (call);                                            \
-		CHECK(__r == -1 && errno == (err), "%s: returned %ld, want %s", \
-		      what, __r, #err);                                       \
-	} while (0)
 
-static int open_dev(void)
+int open_dev(void)
 {
 	return open(DEV, O_RDWR | O_CLOEXEC);
 }
 
 /* The number after "KEY<sep>" on a line of PATH, or -1. */
-static long long file_value(const char *path, const char *key, char sep)
+long long file_value(const char *path, const char *key, char sep)
 {
 	char line[256];
 	size_t klen = strlen(key);
@@ -249,7 +234,7 @@ static int test_two_processes_at_once(void)
 
 /* ---- regions ------------------------------------------------------------ */
 
-static struct zc_stats get_stats(int fd)
+struct zc_stats get_stats(int fd)
 {
 	struct zc_stats st;
 
@@ -260,7 +245,7 @@ static struct zc_stats get_stats(int fd)
 }
 
 /* The module's pinned pages now, through a fresh fd. */
-static long long module_pinned(void)
+long long module_pinned(void)
 {
 	int fd = open_dev();
 	struct zc_stats st;
@@ -273,18 +258,18 @@ static long long module_pinned(void)
 }
 
 /* A "Key:   N kB" value of /proc/self/status, or -1. */
-static long status_kb(const char *key)
+long status_kb(const char *key)
 {
 	return file_value("/proc/self/status", key, ':');
 }
 
 /* A "name N" line of /sys/kernel/debug/zcopy/stats, or -1. */
-static long long debugfs_value(const char *name)
+long long debugfs_value(const char *name)
 {
 	return file_value("/sys/kernel/debug/zcopy/stats", name, ' ');
 }
 
-static int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,
+int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,
 	       struct zc_register *out)
 {
 	struct zc_register r = {
@@ -300,7 +285,7 @@ static int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifi
 	return ret;
 }
 
-static int unreg(int fd, __u32 id)
+int unreg(int fd, __u32 id)
 {
 	struct zc_unregister u = { .id = id };
 
@@ -308,7 +293,7 @@ static int unreg(int fd, __u32 id)
 }
 
 /* Fills pages[0..n) of region id; returns entries written or -1. */
-static int region_pages(int fd, __u32 id, __u32 first, __u32 n, struct zc_page_info *pages,
+int region_pages(int fd, __u32 id, __u32 first, __u32 n, struct zc_page_info *pages,
 			struct zc_region_info *out)
 {
 	struct zc_region_info ri = {
@@ -325,7 +310,7 @@ static int region_pages(int fd, __u32 id, __u32 first, __u32 n, struct zc_page_i
 	return ri.nr_pages;
 }
 
-static void *map_anon(size_t len)
+void *map_anon(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -336,7 +321,7 @@ static void *map_anon(size_t len)
 }
 
 /* The ifindex and PCI address of the interface driven by `driver`, or 0. */
-static int iface_by_driver(const char *driver, char *pci, size_t pcilen)
+int iface_by_driver(const char *driver, char *pci, size_t pcilen)
 {
 	DIR *d = opendir("/sys/class/net");
 	struct dirent *e;
@@ -374,7 +359,7 @@ static int iface_by_driver(const char *driver, char *pci, size_t pcilen)
 	return ifindex;
 }
 
-static int write_file(const char *path, const char *text)
+int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
@@ -387,7 +372,7 @@ static int write_file(const char *path, const char *text)
 }
 
 /* Drops `cap` from this process's effective and permitted sets. */
-static int drop_cap(int cap)
+int drop_cap(int cap)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2];
@@ -502,7 +487,7 @@ static int memlock_child(void)
 	return 0;
 }
 
-static int run_in_child(int (*fn)(void))
+int run_in_child(int (*fn)(void))
 {
 	int status;
 	pid_t pid = fork();
@@ -895,6 +880,22 @@ static const struct {
 	{ "fork_keeps_parent_pages", test_fork_keeps_parent_pages },
 	{ "iova_only_for_cap_sys_admin", test_iova_only_for_cap_sys_admin },
 	{ "mapping_and_bad_interfaces", test_mapping_and_bad_interfaces },
+	/* Sends, before the NIC is unbound (it comes back renamed). */
+	{ "network_setup", test_network_setup },
+	{ "send_bad_inputs", test_send_bad_inputs },
+	{ "send_tcp_wire", test_send_tcp_wire },
+	{ "send_huge_pages_over_the_wire", test_send_huge_pages_over_the_wire },
+	{ "send_tcp_veth", test_send_tcp_veth },
+	{ "send_local_is_copied", test_send_local_is_copied },
+	{ "send_udp_dummy_not_copied", test_send_udp_dummy_not_copied },
+	{ "send_udp_wire", test_send_udp_wire },
+	{ "send_udp_veth", test_send_udp_veth },
+	{ "send_unregister_busy_until_complete", test_send_unregister_busy_until_complete },
+	{ "send_10000_from_threads_with_eventfd", test_send_10000_from_threads_with_eventfd },
+	{ "send_kill_mid_stream_releases", test_send_kill_mid_stream_releases },
+	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases },
+	{ "xmit_raw_frames", test_xmit_raw_frames },
+	{ "xmit_bad_inputs", test_xmit_bad_inputs },
 	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps },
 	{ "bad_register_inputs", test_bad_register_inputs },
 	{ "close_and_kill_release_everything", test_close_and_kill_release_everything },
@@ -903,19 +904,30 @@ static const struct {
 	{ "rmmod_refused_while_open", test_rmmod_refused_while_open },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
-	unsigned int i, n = sizeof(tests) / sizeof(tests[0]), failed = 0;
+	unsigned int i, n = sizeof(tests) / sizeof(tests[0]), failed = 0, planned = 0;
+	const char *only = argc > 1 ? argv[1] : NULL;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("KTAP version 1\n1..%u\n", n);
+	for (i = 0; i < n; i++)
+		planned += !only || strstr(tests[i].name, only) || i == 0 ||
+			   !strcmp(tests[i].name, "network_setup");
+	printf("KTAP version 1\n1..%u\n", planned);
+	planned = 0;
 	for (i = 0; i < n; i++) {
-		int r = tests[i].fn();
+		int r;
 
+		/* A filter keeps the first test (open), and network_setup. */
+		if (only && !strstr(tests[i].name, only) && i != 0 &&
+		    strcmp(tests[i].name, "network_setup"))
+			continue;
+		r = tests[i].fn();
+		planned++;
 		if (r < 0)
-			printf("ok %u %s # SKIP\n", i + 1, tests[i].name);
+			printf("ok %u %s # SKIP\n", planned, tests[i].name);
 		else
-			printf("%s %u %s\n", r ? "not ok" : "ok", i + 1, tests[i].name);
+			printf("%s %u %s\n", r ? "not ok" : "ok", planned, tests[i].name);
 		failed += r > 0;
 	}
 	return failed ? 1 : 0;

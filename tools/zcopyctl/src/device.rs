@@ -97,6 +97,42 @@ impl Device {
         Ok((ri, pages))
     }
 
+    /// `ZC_IOC_SEND` of region bytes `[offset, offset + len)` through the
+    /// socket `fd`; returns the bytes the socket accepted.
+    pub fn send(&self, fd: i32, region: u32, offset: u64, len: u64, tag: u64) -> Result<u64> {
+        let mut s = abi::ZcSend {
+            fd,
+            region,
+            offset,
+            len,
+            tag,
+            ..Default::default()
+        };
+        // SAFETY: the command reads and writes one `struct zc_send`.
+        unsafe { self.ioctl(abi::ZC_IOC_SEND, &mut s, "ZC_IOC_SEND")? };
+        Ok(s.sent)
+    }
+
+    /// Reads completion records, blocking until at least one is ready.
+    pub fn completions(&self, max: usize) -> Result<Vec<abi::ZcCompletion>> {
+        let mut recs = vec![abi::ZcCompletion::default(); max.max(1)];
+        let size = std::mem::size_of::<abi::ZcCompletion>();
+        // SAFETY: `recs` has room for `recs.len()` records; the module
+        // writes whole records only.
+        let n = unsafe {
+            libc::read(
+                self.file.as_raw_fd(),
+                recs.as_mut_ptr().cast(),
+                recs.len() * size,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error()).context("reading completion records");
+        }
+        recs.truncate(n as usize / size);
+        Ok(recs)
+    }
+
     /// `ZC_IOC_STATS`.
     pub fn stats(&self) -> Result<abi::ZcStats> {
         let mut st = abi::ZcStats::default();

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the integration suite's files share: the check macros and the
+ * helpers defined in zcopy_itest.c.
+ */
+#ifndef ZCOPY_ITEST_H
+#define ZCOPY_ITEST_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <linux/zcopy.h>
+
+#define DEV "/dev/zcopy"
+#define PAGE 4096UL
+
+/* A test returns 0 on pass, 1 on fail, -1 to skip; fail() says why. */
+typedef int (*test_fn)(void);
+
+/* Prints "# <message> (errno ...)" and returns 1. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define CHECK(cond, ...)                      \
+	do {                                  \
+		if (!(cond))                  \
+			return fail(__VA_ARGS__); \
+	} while (0)
+
+/* A call expected to fail with errno `err`. */
+#define CHECK_ERRNO(call, err, what)                                          \
+	do {                                                                  \
+		errno = 0;                                                    \
+		long __r = (call);                                            \
+		CHECK(__r == -1 && errno == (err), "%s: returned %ld, want %s", \
+		      what, __r, #err);                                       \
+	} while (0)
+
+int open_dev(void);
+/* The number after "KEY<sep>" on a line of PATH, or -1. */
+long long file_value(const char *path, const char *key, char sep);
+struct zc_stats get_stats(int fd);
+/* The module's pinned pages now, through a fresh fd. */
+long long module_pinned(void);
+/* A "name N" line of /sys/kernel/debug/zcopy/stats, or -1. */
+long long debugfs_value(const char *name);
+int reg(int fd, const void *addr, unsigned long len, __u32 flags, int ifindex,
+	struct zc_register *out);
+int unreg(int fd, __u32 id);
+int region_pages(int fd, __u32 id, __u32 first, __u32 n, struct zc_page_info *pages,
+		 struct zc_region_info *out);
+/* An anonymous mapping filled with 0x5a, or NULL. */
+void *map_anon(size_t len);
+/* The ifindex (and PCI address) of the interface driven by `driver`, or 0. */
+int iface_by_driver(const char *driver, char *pci, size_t pcilen);
+int write_file(const char *path, const char *text);
+/* Drops `cap` from this process's effective and permitted sets. */
+int drop_cap(int cap);
+/* Runs fn in a child process; 0 if it returned 0. */
+int run_in_child(int (*fn)(void));
+long status_kb(const char *key);
+
+/* send.c */
+int test_network_setup(void);
+int test_send_bad_inputs(void);
+int test_send_tcp_wire(void);
+int test_send_huge_pages_over_the_wire(void);
+int test_send_tcp_veth(void);
+int test_send_local_is_copied(void);
+int test_send_udp_dummy_not_copied(void);
+int test_send_udp_wire(void);
+int test_send_udp_veth(void);
+int test_send_unregister_busy_until_complete(void);
+int test_send_10000_from_threads_with_eventfd(void);
+int test_send_kill_mid_stream_releases(void);
+int test_send_close_mid_stream_releases(void);
+int test_xmit_raw_frames(void);
+int test_xmit_bad_inputs(void);
+
+#endif /* ZCOPY_ITEST_H */

@@ -11,6 +11,12 @@
 //! reserved slots plus unread records reach `ZC_COMPLETION_SLOTS`. A slot
 //! turns into exactly one record, or is given back if the send fails, so
 //! every accepted send yields one record and the ring never overflows.
+//!
+//! A reader takes records out under the lock and copies them to user space
+//! without it (a fault there may sleep for long); records it could not
+//! copy go back to the head of the ring. While out, they keep their room
+//! (`reading`), so putting them back always fits, and no other reader can
+//! see them twice.
 
 use crate::abi;
 use kernel::{
@@ -62,20 +68,32 @@ impl Drop for EventFd {
     }
 }
 
+/// Most records one `read` takes out at a time.
+const READ_BATCH: usize = 64;
+
 /// The ring of unread records and the count of reserved slots.
 struct Ring {
     records: KVec<abi::zc_completion>,
     head: usize,
     len: usize,
+    /// Slots of sends that have not completed yet.
     reserved: usize,
+    /// Records taken out by readers and not yet copied to user space.
+    reading: usize,
     eventfd: Option<EventFd>,
+}
+
+impl Ring {
+    fn used(&self) -> usize {
+        self.len + self.reserved + self.reading
+    }
 }
 
 /// A context's completion queue.
 ///
 /// # Invariants
 ///
-/// `ring.records.len() == SLOTS`, `ring.len + ring.reserved <= SLOTS`.
+/// `ring.records.len() == SLOTS`, `ring.used() <= SLOTS`.
 #[pin_data]
 pub(crate) struct Completions {
     #[pin]
@@ -94,6 +112,7 @@ impl Completions {
                     head: 0,
                     len: 0,
                     reserved: 0,
+                    reading: 0,
                     eventfd: None,
                 }),
                 ready <- new_condvar!(),
@@ -106,7 +125,7 @@ impl Completions {
     /// records and outstanding sends.
     pub(crate) fn reserve(self: &Arc<Self>) -> Result<Slot> {
         let mut ring = self.ring.lock();
-        if ring.len + ring.reserved >= SLOTS {
+        if ring.used() >= SLOTS {
             return Err(ENOBUFS);
         }
         ring.reserved += 1;
@@ -130,10 +149,12 @@ impl Completions {
         Ok(())
     }
 
-    /// Moves records into `out` until it has no room for another, waiting
-    /// for the first one unless `nowait` (`EAGAIN`). Returns the bytes
-    /// written; `EINVAL` if `out` cannot hold one record, `EFAULT` if the
-    /// first cannot be written, `ERESTARTSYS` on a signal.
+    /// Moves records into `out` until it has no room for another (or a
+    /// batch is done), waiting for the first one unless `nowait`
+    /// (`EAGAIN`). `write` copies one record out and says whether it could.
+    /// Returns the bytes written; `EINVAL` if `room` cannot hold one
+    /// record, `EFAULT` if the first cannot be written, `ERESTARTSYS` on a
+    /// signal. Records not written stay queued.
     pub(crate) fn read(
         &self,
         nowait: bool,
@@ -144,6 +165,7 @@ impl Completions {
         if room < size {
             return Err(EINVAL);
         }
+        let mut batch = KVec::with_capacity(READ_BATCH.min(room / size), GFP_KERNEL)?;
         let mut ring = self.ring.lock();
         while ring.len == 0 {
             if nowait {
@@ -153,20 +175,34 @@ impl Completions {
                 return Err(ERESTARTSYS);
             }
         }
-        let mut done = 0;
-        while ring.len > 0 && done + size <= room {
-            let head = ring.head;
-            if !write(&ring.records[head]) {
-                if done == 0 {
-                    return Err(EFAULT);
-                }
-                break;
-            }
-            ring.head = (head + 1) % SLOTS;
-            ring.len -= 1;
-            done += size;
+        let n = ring.len.min(batch.capacity());
+        for i in 0..n {
+            let rec = ring.records[(ring.head + i) % SLOTS];
+            // Within the capacity allocated above: cannot fail.
+            batch.push_within_capacity(rec).map_err(|_| ENOMEM)?;
         }
-        Ok(done)
+        ring.head = (ring.head + n) % SLOTS;
+        ring.len -= n;
+        ring.reading += n;
+        drop(ring);
+
+        let written = batch.iter().take_while(|r| write(r)).count();
+
+        let mut ring = self.ring.lock();
+        ring.reading -= n;
+        // Put back, in order, what could not be written: their room was
+        // kept in `reading`, so the ring has it.
+        for rec in batch[written..].iter().rev() {
+            ring.head = (ring.head + SLOTS - 1) % SLOTS;
+            let head = ring.head;
+            ring.records[head] = *rec;
+            ring.len += 1;
+        }
+        drop(ring);
+        if written == 0 {
+            return Err(EFAULT);
+        }
+        Ok(written * size)
     }
 
     /// Unread records now (for tests and fdinfo).
@@ -189,7 +225,7 @@ impl Slot {
     /// Turns the slot into `rec`, wakes readers and signals the eventfd.
     pub(crate) fn post(mut self, rec: abi::zc_completion) {
         let mut ring = self.sink.ring.lock();
-        // The slot was counted in `reserved`, so the ring has room.
+        // The slot was counted in `used()`, so the ring has room.
         let tail = (ring.head + ring.len) % SLOTS;
         ring.records[tail] = rec;
         ring.len += 1;
@@ -244,6 +280,32 @@ mod tests {
         assert!(drain(&c, 8 * size, &mut tags) == Ok(size));
         assert!(drain(&c, size, &mut tags) == Err(EAGAIN));
         assert!(tags.as_slice() == [1, 2, 3]);
+        Ok(())
+    }
+
+    #[test]
+    fn records_that_cannot_be_written_stay_queued_in_order() -> Result {
+        let c = Completions::new()?;
+        for t in 1..=4 {
+            c.reserve()?.post(rec(t));
+        }
+        // The writer takes two, then faults: the other two stay, first.
+        let mut tags = KVec::new();
+        let n = c.read(true, 4 * 24, |r| {
+            tags.len() < 2 && tags.push(r.tag, GFP_KERNEL).is_ok()
+        })?;
+        assert_eq!(n, 48);
+        // A writer that faults on the first record: EFAULT, nothing lost.
+        assert!(c.read(true, 4 * 24, |_| false) == Err(EFAULT));
+        assert_eq!(c.pending(), 2);
+        assert!(drain(&c, 4 * 24, &mut tags) == Ok(48));
+        assert!(tags.as_slice() == [1, 2, 3, 4]);
+        // All room is back: SLOTS reservations fit again.
+        let mut slots = KVec::new();
+        for _ in 0..SLOTS {
+            slots.push(c.reserve()?, GFP_KERNEL)?;
+        }
+        assert!(c.reserve().err() == Some(ENOBUFS));
         Ok(())
     }
 

@@ -70,6 +70,7 @@ int test_send_udp_wire(void);
 int test_send_udp_veth(void);
 int test_send_unregister_busy_until_complete(void);
 int test_send_10000_from_threads_with_eventfd(void);
+int test_send_queue_full_is_enobufs(void);
 int test_send_kill_mid_stream_releases(void);
 int test_send_close_mid_stream_releases(void);
 int test_xmit_raw_frames(void);

@@ -600,6 +600,38 @@ int test_send_10000_from_threads_with_eventfd(void)
 	return 0;
 }
 
+/* Records nobody reads fill the queue: the next send is refused, nothing
+ * is dropped, and reading one record makes room for one send. */
+int test_send_queue_full_is_enobufs(void)
+{
+	unsigned char *buf = pattern(PAGE, 12);
+	struct zc_completion rec;
+	struct zc_register r;
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), i, n = 0;
+
+	CHECK(fd >= 0 && sock >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, PAGE, 0, 0, &r) == 0, "register");
+	for (i = 0; i < ZC_COMPLETION_SLOTS; i++)
+		CHECK(zsend(fd, sock, r.id, 0, 100, i, 0, NULL) == 0, "send %d", i);
+	CHECK_ERRNO(zsend(fd, sock, r.id, 0, 100, 9999, 0, NULL), ENOBUFS, "send into a full queue");
+	CHECK(read_completions(fd, &rec, 1) == 1, "one record");
+	CHECK(zsend(fd, sock, r.id, 0, 100, 10000, 0, NULL) == 0, "send after reading one");
+	CHECK_ERRNO(zsend(fd, sock, r.id, 0, 100, 9999, 0, NULL), ENOBUFS, "full again");
+	/* Every accepted send has its record: 1 read + 1024 now. */
+	while (n < ZC_COMPLETION_SLOTS) {
+		static struct zc_completion recs[ZC_COMPLETION_SLOTS];
+		int got = read_completions(fd, recs, ZC_COMPLETION_SLOTS - n);
+
+		CHECK(got > 0, "records after %d", n);
+		n += got;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, &rec, sizeof(rec)), EAGAIN, "no record beyond the sends");
+	close(sock);
+	close(fd);
+	return 0;
+}
+
 /* ---- lifetimes ------------------------------------------------------- */
 
 /* Waits up to 60 s for the module's pinned pages and outstanding sends to

@@ -892,6 +892,7 @@ static const struct {
 	{ "send_udp_veth", test_send_udp_veth },
 	{ "send_unregister_busy_until_complete", test_send_unregister_busy_until_complete },
 	{ "send_10000_from_threads_with_eventfd", test_send_10000_from_threads_with_eventfd },
+	{ "send_queue_full_is_enobufs", test_send_queue_full_is_enobufs },
 	{ "send_kill_mid_stream_releases", test_send_kill_mid_stream_releases },
 	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases },
 	{ "xmit_raw_frames", test_xmit_raw_frames },

@@ -264,9 +264,9 @@ void zc_ubuf_init(struct ubuf_info *uarg)
 	refcount_set(&uarg->refcnt, 1);
 }
 
-void zc_ubuf_put(struct ubuf_info *uarg)
+bool zc_ubuf_put(struct ubuf_info *uarg)
 {
-	net_zcopy_put(uarg);
+	return refcount_dec_and_test(&uarg->refcnt);
 }
 
 /*

@@ -105,8 +105,11 @@ void zc_bvecs_free(struct bio_vec *bv);
  * reference dropped and zcopy_ubuf_done() after the last.
  */
 void zc_ubuf_init(struct ubuf_info *uarg);
-/* Drops the caller's reference (net_zcopy_put). */
-void zc_ubuf_put(struct ubuf_info *uarg);
+/*
+ * Drops the caller's reference; true if it was the last, in which case the
+ * ops were not called and the caller finishes the send itself.
+ */
+bool zc_ubuf_put(struct ubuf_info *uarg);
 
 /* Implemented in Rust (send.rs); may run in softirq context. */
 void zcopy_ubuf_event(struct ubuf_info *uarg, bool skb, bool success);

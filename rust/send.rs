@@ -12,7 +12,10 @@
 //! fragments are released (sent and freed, or copied away), and the sender
 //! holds one more for the duration of the call. After the last reference
 //! (`zcopy_ubuf_done`, possibly in softirq context) the send is queued on
-//! the module's workqueue, where, in process context and in this order:
+//! the module's workqueue; if the sender's own reference is the last (the
+//! send failed, or the stack was done before the call returned), the send
+//! is finished in the ioctl. Either way, in process context and in this
+//! order:
 //!
 //! 1. its hold on the region ([`InFlight`]) is released — the region may
 //!    be torn down here (unmap, unpin), which sleeps;
@@ -223,13 +226,31 @@ impl SendOp {
         unsafe { &*kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf) }
     }
 
-    /// Records how many bytes the stack accepted and drops the sender's
-    /// reference; after this the send may complete at any time.
+    /// Takes back the box [`SendOp::start`] leaked.
     ///
     /// # Safety
     ///
-    /// `ubuf` was returned by [`SendOp::start`] and the caller still holds the
-    /// reference `zc_ubuf_init` gave it.
+    /// The last reference on `ubuf`, returned by [`SendOp::start`], is
+    /// gone: nothing else refers to its `SendOp` any more.
+    unsafe fn from_last_ref(ubuf: *mut bindings::ubuf_info) -> Pin<KBox<SendOp>> {
+        // SAFETY: The caller promises the `SendOp` is ours alone; it was
+        // pinned, and stays so.
+        unsafe {
+            let raw = kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf).cast_mut();
+            Pin::new_unchecked(KBox::from_raw(raw))
+        }
+    }
+
+    /// Records how many bytes the stack accepted and drops the sender's
+    /// reference. If that was the last (the stack is done already: the
+    /// send failed, or every sk_buff was freed before the call returned),
+    /// the send is finished here, in process context; otherwise whoever
+    /// drops the last reference hands it to the workqueue.
+    ///
+    /// # Safety
+    ///
+    /// `ubuf` was returned by [`SendOp::start`] and the caller still holds
+    /// the reference `zc_ubuf_init` gave it.
     unsafe fn release(ubuf: *mut bindings::ubuf_info, accepted: u64) {
         // SAFETY: Our reference keeps the `SendOp` alive until the put.
         let send = unsafe { SendOp::from_ubuf(ubuf) };
@@ -237,9 +258,13 @@ impl SendOp {
             send.counters.count_send();
         }
         send.accepted.store(accepted, Relaxed);
-        // SAFETY: Drops the caller's reference; the release ordering of the
-        // refcount publishes `accepted` to whoever drops the last one.
-        unsafe { helpers::zc_ubuf_put(ubuf) };
+        // SAFETY: Drops the caller's reference; its release ordering
+        // publishes `accepted` to whoever drops the last one.
+        if unsafe { helpers::zc_ubuf_put(ubuf) } {
+            // SAFETY: That was the last reference.
+            let send = unsafe { SendOp::from_last_ref(ubuf) };
+            <SendOp as WorkItem>::run(send);
+        }
     }
 }
 
@@ -267,12 +292,8 @@ unsafe extern "C" fn zcopy_ubuf_event(ubuf: *mut bindings::ubuf_info, skb: bool,
 /// reference was dropped.
 #[no_mangle]
 unsafe extern "C" fn zcopy_ubuf_done(ubuf: *mut bindings::ubuf_info) {
-    // SAFETY: Nothing else refers to the `SendOp` any more: take back the box
-    // `SendOp::start` leaked. It was pinned, and stays so.
-    let send = unsafe {
-        let raw = kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf).cast_mut();
-        Pin::new_unchecked(KBox::from_raw(raw))
-    };
+    // SAFETY: The last reference is gone, as the caller promises.
+    let send = unsafe { SendOp::from_last_ref(ubuf) };
     // SAFETY: A `SendQueue` exists while any send does: every send holds a
     // module reference, and the queue is destroyed only at module exit.
     let wq = unsafe { workqueue::Queue::from_raw(helpers::zc_wq()) };
@@ -530,9 +551,8 @@ mod tests {
             // SAFETY: As above.
             unsafe { SendOp::release(ubuf, 0) };
         }
-        // Failed sends post nothing, and give everything back.
-        // SAFETY: Process context.
-        unsafe { bindings::__flush_workqueue(helpers::zc_wq()) };
+        // Failed sends post nothing and give everything back, at once: the
+        // sender's reference was the last.
         assert_eq!(sink.pending(), 0);
         assert!(!region.busy());
         assert_eq!(counters.to_abi().sends, 0);

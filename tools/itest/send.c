@@ -771,6 +771,8 @@ int test_send_bad_inputs(void)
 	CHECK_ERRNO(ioctl(fd, ZC_IOC_SET_EVENTFD, &ze), EBADF, "fd -5");
 	ze = (struct zc_eventfd){ .fd = -1, .reserved = 1 };
 	CHECK_ERRNO(ioctl(fd, ZC_IOC_SET_EVENTFD, &ze), EINVAL, "reserved field");
+	/* Failed sends hold nothing once the call returns. */
+	CHECK(unreg(fd, r.id) == 0, "unregister right after the failed sends");
 	close(udp);
 	close(tcp);
 	close(uds);

@@ -5,7 +5,9 @@
 //! Each open file description of `/dev/zcopy` owns one [`Context`]: its
 //! registered regions and its counters live and die with it. Closing the
 //! last reference to the descriptor (or the process exiting) drops the
-//! context, and with it every region it still holds.
+//! context, and with it every region it still holds; a region a send still
+//! uses goes when that send completes (the send holds it, and the
+//! context's completion queue, until then).
 //!
 //! Lock order: [`Context::regions`] is taken before any lock of a region;
 //! regions are torn down after it is released.

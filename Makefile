@@ -37,9 +37,10 @@ tools:
 
 itest: tools/target/itest/zcopy_itest
 
-tools/target/itest/zcopy_itest: tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/itest.h include/uapi/linux/zcopy.h
+ITEST_SRC := tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/sendfile.c
+tools/target/itest/zcopy_itest: $(ITEST_SRC) tools/itest/itest.h include/uapi/linux/zcopy.h
 	@mkdir -p $(@D)
-	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ tools/itest/zcopy_itest.c tools/itest/send.c -lpthread
+	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ $(ITEST_SRC) -lpthread
 
 test:
 	@$(H)/test.sh

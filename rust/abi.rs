@@ -62,7 +62,10 @@ plain_bytes!(
     zc_send,
     zc_xmit,
     zc_completion,
-    zc_eventfd
+    zc_eventfd,
+    zc_sendfile,
+    zc_file_page,
+    zc_file_pages
 );
 
 // CAST: the ioctl type byte is a small constant that fits in `u32`.
@@ -87,6 +90,11 @@ pub(crate) const ZC_IOC_XMIT: u32 = _IOW::<zc_xmit>(MAGIC, ZC_IOC_BASE + ZC_NR_X
 /// `ZC_IOC_SET_EVENTFD`: signal an eventfd for every completion record.
 pub(crate) const ZC_IOC_SET_EVENTFD: u32 =
     _IOW::<zc_eventfd>(MAGIC, ZC_IOC_BASE + ZC_NR_SET_EVENTFD);
+/// `ZC_IOC_SENDFILE`: send page-cache pages of a file through a socket.
+pub(crate) const ZC_IOC_SENDFILE: u32 = _IOWR::<zc_sendfile>(MAGIC, ZC_IOC_BASE + ZC_NR_SENDFILE);
+/// `ZC_IOC_FILE_PAGES`: page-cache state of a file range.
+pub(crate) const ZC_IOC_FILE_PAGES: u32 =
+    _IOWR::<zc_file_pages>(MAGIC, ZC_IOC_BASE + ZC_NR_FILE_PAGES);
 
 #[kunit_tests(zcopy_abi)]
 mod tests {
@@ -103,6 +111,8 @@ mod tests {
             (ZC_NR_SEND, ZC_IOC_SEND),
             (ZC_NR_XMIT, ZC_IOC_XMIT),
             (ZC_NR_SET_EVENTFD, ZC_IOC_SET_EVENTFD),
+            (ZC_NR_SENDFILE, ZC_IOC_SENDFILE),
+            (ZC_NR_FILE_PAGES, ZC_IOC_FILE_PAGES),
         ] {
             // SAFETY: The helper only maps a number to a constant.
             let from_c = unsafe { crate::helpers::zc_c_ioc_number(nr) };

@@ -14,6 +14,8 @@
 #include <linux/module.h>
 #include <linux/net.h>
 #include <linux/netdevice.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
 #include <linux/skbuff.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
@@ -35,8 +37,11 @@ static_assert(sizeof(struct zc_register) == 40);
 static_assert(sizeof(struct zc_unregister) == 8);
 static_assert(sizeof(struct zc_page_info) == 24);
 static_assert(sizeof(struct zc_region_info) == 48);
-static_assert(sizeof(struct zc_counters) == 96);
-static_assert(sizeof(struct zc_stats) == 200);
+static_assert(sizeof(struct zc_counters) == 120);
+static_assert(sizeof(struct zc_stats) == 248);
+static_assert(sizeof(struct zc_sendfile) == 56);
+static_assert(sizeof(struct zc_file_page) == 16);
+static_assert(sizeof(struct zc_file_pages) == 32);
 static_assert(sizeof(struct zc_send) == 48);
 static_assert(sizeof(struct zc_xmit) == 48);
 static_assert(sizeof(struct zc_completion) == 24);
@@ -61,6 +66,10 @@ u32 zc_c_ioc_number(u32 nr)
 		return ZC_IOC_XMIT;
 	case ZC_NR_SET_EVENTFD:
 		return ZC_IOC_SET_EVENTFD;
+	case ZC_NR_SENDFILE:
+		return ZC_IOC_SENDFILE;
+	case ZC_NR_FILE_PAGES:
+		return ZC_IOC_FILE_PAGES;
 	}
 	return 0;
 }
@@ -494,4 +503,103 @@ void zc_module_get(void)
 void zc_module_put(void)
 {
 	module_put(THIS_MODULE);
+}
+
+/* --- the page cache ---------------------------------------------------- */
+
+int zc_file_check(struct file *file)
+{
+	struct address_space *mapping = file->f_mapping;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return -EINVAL;
+	/* A page cache we can fill: shmem, or a file system that reads folios
+	 * (not procfs, sysfs and the like, nor DAX). */
+	if (!shmem_mapping(mapping) && (!mapping->a_ops->read_folio || IS_DAX(file_inode(file))))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+s64 zc_file_size(struct file *file)
+{
+	return i_size_read(file_inode(file));
+}
+
+struct page *zc_file_get_page(struct file *file, unsigned long index, unsigned long ra_pages,
+			      bool *hit)
+{
+	struct address_space *mapping = file->f_mapping;
+	struct folio *folio;
+	int err;
+
+	if (shmem_mapping(mapping)) {
+		/* tmpfs: the page cache is the file. SGP_READ reads a swapped
+		 * page back in and allocates nothing: a hole is the zero page. */
+		*hit = true;
+		err = shmem_get_folio(file_inode(file), index, 0, &folio, SGP_READ);
+		if (err)
+			return ERR_PTR(err);
+		if (!folio) {
+			get_page(ZERO_PAGE(0));
+			return ZERO_PAGE(0);
+		}
+		folio_unlock(folio);
+		return folio_file_page(folio, index);
+	}
+
+	folio = filemap_get_folio(mapping, index);
+	if (!IS_ERR(folio) && folio_test_uptodate(folio)) {
+		*hit = true;
+		return folio_file_page(folio, index);
+	}
+	*hit = false;
+	if (IS_ERR(folio)) {
+		page_cache_sync_readahead(mapping, &file->f_ra, file, index, ra_pages);
+		folio = filemap_get_folio(mapping, index);
+	}
+	if (!IS_ERR(folio)) {
+		/* Readahead unlocks the folio when its read completes. */
+		err = folio_wait_locked_killable(folio);
+		if (err) {
+			folio_put(folio);
+			return ERR_PTR(err);
+		}
+		if (folio_test_uptodate(folio))
+			return folio_file_page(folio, index);
+		folio_put(folio);
+	}
+	/* Not read ahead, or the read failed: read it now, or fail. */
+	folio = read_mapping_folio(mapping, index, file);
+	if (IS_ERR(folio))
+		return ERR_CAST(folio);
+	return folio_file_page(folio, index);
+}
+
+void zc_page_put(struct page *page)
+{
+	put_page(page);
+}
+
+bool zc_file_page_state(struct file *file, unsigned long index, u32 *refcount, u32 *mapcount,
+			u32 *flags, u32 *order)
+{
+	struct folio *folio = filemap_get_folio(file->f_mapping, index);
+
+	if (IS_ERR(folio))
+		return false;
+	/* Not counting the reference this lookup took. */
+	*refcount = folio_ref_count(folio) - 1;
+	*mapcount = max(folio_mapcount(folio), 0);
+	*flags = ZC_FILE_PAGE_RESIDENT;
+	if (folio_test_uptodate(folio))
+		*flags |= ZC_FILE_PAGE_UPTODATE;
+	if (folio_test_dirty(folio))
+		*flags |= ZC_FILE_PAGE_DIRTY;
+	if (folio_test_writeback(folio))
+		*flags |= ZC_FILE_PAGE_WRITEBACK;
+	*order = folio_order(folio);
+	folio_put(folio);
+	return true;
 }

@@ -165,6 +165,28 @@ int zc_wq_create(void);
 void zc_wq_destroy(void);
 struct workqueue_struct *zc_wq(void);
 
+/* --- the page cache ----------------------------------------------- */
+
+/*
+ * Whether zcopy can send from this file: 0, -EBADF (not open for reading),
+ * -EINVAL (not a regular file), -EOPNOTSUPP (no page cache it can fill:
+ * procfs, DAX...).
+ */
+int zc_file_check(struct file *file);
+s64 zc_file_size(struct file *file);
+/*
+ * The page at index of the file, referenced and up to date: looked up in
+ * the page cache, or read in (readahead of ra_pages from index, then a
+ * synchronous read if needed). *hit says whether it was cached. A tmpfs
+ * hole is the zero page. ERR_PTR (-EIO, -EINTR, -ENOMEM...) on failure.
+ */
+struct page *zc_file_get_page(struct file *file, unsigned long index, unsigned long ra_pages,
+			      bool *hit);
+void zc_page_put(struct page *page);
+/* The state of page index in the file's page cache; false if absent. */
+bool zc_file_page_state(struct file *file, unsigned long index, u32 *refcount, u32 *mapcount,
+			u32 *flags, u32 *order);
+
 /* A module reference for each send in flight (the ubuf ops live here). */
 void zc_module_get(void);
 void zc_module_put(void);

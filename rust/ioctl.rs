@@ -11,6 +11,7 @@
 use crate::{
     abi,
     context::Context,
+    pagecache::FileRef,
     region::RegisterArgs,
     send,
     stats, //
@@ -26,7 +27,8 @@ use kernel::{
 };
 
 /// The `ZC_FEAT_*` bits this module implements.
-pub(crate) const FEATURES: u64 = (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND) as u64;
+pub(crate) const FEATURES: u64 =
+    (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND | abi::ZC_FEAT_SENDFILE) as u64;
 
 /// Most `zc_page_info` entries one `ZC_IOC_REGION_INFO` call returns.
 pub(crate) const MAX_INFO_PAGES: u32 = 4096;
@@ -85,6 +87,21 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
                 || ctx.completions().reserve(),
                 ctx.counters(),
             )?;
+        }
+        abi::ZC_IOC_SENDFILE => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_sendfile = r.read()?;
+            let res = send::sendfile(&a, || ctx.completions().reserve(), ctx.counters())?;
+            a.sent = res.sent;
+            a.pages_cached = res.cached;
+            a.pages_read = res.read;
+            w.write(&a)?;
+        }
+        abi::ZC_IOC_FILE_PAGES => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_file_pages = r.read()?;
+            file_pages(&mut a)?;
+            w.write(&a)?;
         }
         abi::ZC_IOC_SET_EVENTFD => {
             let a: abi::zc_eventfd = user.reader().read()?;
@@ -160,5 +177,36 @@ fn region_info(ctx: &Context, a: &mut abi::zc_region_info) -> Result {
         }
     }
     a.nr_pages = n;
+    Ok(())
+}
+
+fn file_pages(a: &mut abi::zc_file_pages) -> Result {
+    if a.reserved != 0 || a.resident != 0 {
+        return Err(EINVAL);
+    }
+    let file = FileRef::get(a.fd)?;
+    let n = a.nr_pages.min(MAX_INFO_PAGES);
+    // CAST: `PAGE_SIZE` fits in `u64`.
+    let first = a.offset / kernel::page::PAGE_SIZE as u64;
+    let mut pages = KVVec::with_capacity(n as usize, GFP_KERNEL)?;
+    let mut resident = 0;
+    for i in 0..u64::from(n) {
+        let p = file.page_state(first + i);
+        if p.flags & abi::ZC_FILE_PAGE_RESIDENT != 0 {
+            resident += 1;
+        }
+        pages.push(p, GFP_KERNEL)?;
+    }
+    // CAST: user addresses fit in `usize`; a truncated one faults.
+    let mut w = UserSlice::new(
+        UserPtr::from_addr(a.pages as usize),
+        pages.len() * size_of::<abi::zc_file_page>(),
+    )
+    .writer();
+    for p in pages.iter() {
+        w.write(p)?;
+    }
+    a.nr_pages = n;
+    a.resident = resident;
     Ok(())
 }

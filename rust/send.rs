@@ -35,6 +35,10 @@ use crate::{
     completion::Slot,
     helpers,
     netdev::NetdevRef,
+    pagecache::{
+        FilePages,
+        FileRef, //
+    },
     region::InFlight,
     stats::Counters, //
 };
@@ -43,6 +47,7 @@ use kernel::{
     error::to_result,
     fs::LocalFile,
     impl_has_work, new_work,
+    page::PAGE_SIZE,
     prelude::*,
     sync::{
         aref::ARef,
@@ -114,6 +119,14 @@ impl Drop for ModuleRef {
     }
 }
 
+/// What a send keeps alive until the stack is done with its fragments.
+pub(crate) enum Hold {
+    /// A registered region (pinned pages), counted busy.
+    Region(#[allow(dead_code, reason = "held for its Drop")] InFlight),
+    /// Page-cache pages, one folio reference each.
+    File(#[allow(dead_code, reason = "held for its Drop")] FilePages),
+}
+
 /// One send, from the ioctl to its completion record.
 ///
 /// # Invariants
@@ -121,7 +134,7 @@ impl Drop for ModuleRef {
 /// - `ubuf` is initialised by `zc_ubuf_init` before the send is handed to
 ///   the stack, and the `SendOp` is freed only by the work item queued after
 ///   its last reference was dropped.
-/// - `inflight` is `Some` and `slot` is `Some` until `run` takes them.
+/// - `hold` is `Some` and `slot` is `Some` until `run` takes them.
 #[pin_data]
 pub(crate) struct SendOp {
     #[pin]
@@ -135,7 +148,7 @@ pub(crate) struct SendOp {
     used: Atomic<u32>,
     /// The stack copied the fragments somewhere on the way.
     copied: Atomic<u32>,
-    inflight: Option<InFlight>,
+    hold: Option<Hold>,
     slot: Option<Slot>,
     counters: Arc<Counters>,
     // Last: dropped after everything else of the send.
@@ -163,8 +176,8 @@ impl WorkItem for SendOp {
         // into its own buffers before building any).
         let copied = this.copied.load(Relaxed) != 0 || this.used.load(Relaxed) == 0;
         let p = this.as_mut().project();
-        // 1. Let go of the region first (this may tear it down).
-        drop(p.inflight.take());
+        // 1. Let go of the pages first (this may tear a region down).
+        drop(p.hold.take());
         // 2. Then tell user space.
         if let Some(slot) = p.slot.take() {
             if bytes > 0 {
@@ -186,7 +199,7 @@ impl SendOp {
     /// the one reference the caller now holds.
     fn start(
         tag: u64,
-        inflight: InFlight,
+        hold: Hold,
         slot: Slot,
         counters: &Arc<Counters>,
     ) -> Result<*mut bindings::ubuf_info> {
@@ -198,7 +211,7 @@ impl SendOp {
                 accepted: Atomic::new(0),
                 used: Atomic::new(0),
                 copied: Atomic::new(0),
-                inflight: Some(inflight),
+                hold: Some(hold),
                 slot: Some(slot),
                 counters: counters.clone(),
                 _module: ModuleRef::get(),
@@ -339,7 +352,7 @@ pub(crate) fn send(
     let sock = Socket::get(a.fd)?;
     let inflight = hold(a.region)?;
     let range = inflight.region().range(a.offset, a.len)?;
-    let ubuf = SendOp::start(a.tag, inflight, slot()?, counters)?;
+    let ubuf = SendOp::start(a.tag, Hold::Region(inflight), slot()?, counters)?;
     // SAFETY: The socket is held; `ubuf` is ours; the pages of `range` are
     // pinned by the region the send holds, and its bio_vecs live as long.
     let ret = unsafe {
@@ -361,6 +374,87 @@ pub(crate) fn send(
     drop(sock);
     to_result(ret.min(0))?;
     Ok(accepted)
+}
+
+/// What `ZC_IOC_SENDFILE` reports.
+pub(crate) struct SendfileResult {
+    pub(crate) sent: u64,
+    pub(crate) cached: u32,
+    pub(crate) read: u32,
+}
+
+/// `ZC_IOC_SENDFILE`: validates `a`, gathers the page-cache pages of the
+/// range and sends them.
+pub(crate) fn sendfile(
+    a: &abi::zc_sendfile,
+    slot: impl FnOnce() -> Result<Slot>,
+    counters: &Arc<Counters>,
+) -> Result<SendfileResult> {
+    if a.flags & !SEND_FLAGS != 0
+        || a.reserved != 0
+        || a.sent != 0
+        || a.pages_cached != 0
+        || a.pages_read != 0
+    {
+        return Err(EINVAL);
+    }
+    // CAST: `i64::MAX` is positive.
+    let max = i64::MAX as u64;
+    if a.len == 0 || a.len > max || a.offset > max {
+        return Err(EINVAL);
+    }
+    let end = a
+        .offset
+        .checked_add(a.len)
+        .filter(|&e| e <= max)
+        .ok_or(EOVERFLOW)?;
+    let sock = Socket::get(a.sock)?;
+    let file = FileRef::get(a.fd)?;
+    let end = end
+        .min(file.size())
+        .min(a.offset + u64::from(abi::ZC_SENDFILE_MAX));
+    if a.offset >= end {
+        // At or past the end of the file: nothing to send, like sendfile.
+        return Ok(SendfileResult {
+            sent: 0,
+            cached: 0,
+            read: 0,
+        });
+    }
+    let slot = slot()?;
+    let got = FilePages::gather(&file, a.offset, end, counters)?;
+    // CAST: both are below `ZC_SENDFILE_MAX` + a page, far below `usize::MAX`.
+    let (skip, len) = (
+        (a.offset % PAGE_SIZE as u64) as usize,
+        (end - a.offset) as usize,
+    );
+    let (bvecs, nr) = (got.pages.bvecs().as_ptr(), got.pages.bvecs().len());
+    let ubuf = SendOp::start(a.tag, Hold::File(got.pages), slot, counters)?;
+    // SAFETY: The socket is held; `ubuf` is ours; the pages are referenced
+    // by the send, and their bio_vecs live as long.
+    let ret = unsafe {
+        helpers::zc_sock_send(
+            sock.sock,
+            ubuf,
+            bvecs,
+            nr,
+            skip,
+            len,
+            a.flags & abi::ZC_SEND_NONBLOCK != 0,
+            a.flags & abi::ZC_SEND_MORE != 0,
+        )
+    };
+    // CAST: a non-negative `int` fits in `u64`.
+    let accepted = if ret > 0 { ret as u64 } else { 0 };
+    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
+    unsafe { SendOp::release(ubuf, accepted) };
+    drop(sock);
+    to_result(ret.min(0))?;
+    Ok(SendfileResult {
+        sent: accepted,
+        cached: got.hits,
+        read: got.misses,
+    })
 }
 
 /// `ZC_IOC_XMIT`: validates `a`, builds the frame and hands it to the
@@ -388,7 +482,7 @@ pub(crate) fn xmit(
     let dev = NetdevRef::get(a.ifindex)?;
     let inflight = hold(a.region)?;
     let range = inflight.region().range(a.offset, a.len)?;
-    let ubuf = SendOp::start(a.tag, inflight, slot()?, counters)?;
+    let ubuf = SendOp::start(a.tag, Hold::Region(inflight), slot()?, counters)?;
     // SAFETY: The device is held, `ubuf` is ours, and the pages and their
     // bio_vecs live as long as the send (see `send`).
     let skb = unsafe {
@@ -458,7 +552,7 @@ mod tests {
         let range = region.range(off, len as u64)?;
         let inflight = InFlight::new(region.clone());
         assert!(region.busy());
-        let ubuf = SendOp::start(0x5eed, inflight, sink.reserve()?, &counters)?;
+        let ubuf = SendOp::start(0x5eed, Hold::Region(inflight), sink.reserve()?, &counters)?;
         // SAFETY: As in `xmit`.
         let skb = unsafe {
             helpers::zc_xmit_build(
@@ -533,7 +627,8 @@ mod tests {
         ];
         for &(hlen, off, len, errno) in cases.iter() {
             let range = region.range(off, len as u64)?;
-            let ubuf = SendOp::start(1, InFlight::new(region.clone()), sink.reserve()?, &counters)?;
+            let hold = Hold::Region(InFlight::new(region.clone()));
+            let ubuf = SendOp::start(1, hold, sink.reserve()?, &counters)?;
             // SAFETY: As in `xmit`.
             let skb = unsafe {
                 helpers::zc_xmit_build(

@@ -40,6 +40,8 @@ pub(crate) enum Kind {
     Regions,
     PinnedPages,
     MappedPages,
+    /// Page-cache pages held by sends in flight.
+    FilePages,
 }
 
 /// Send events, each counted since the counters were created.
@@ -50,27 +52,23 @@ enum Event {
     BytesZerocopy,
     BytesCopied,
     CompletionsCopied,
+    CacheHits,
+    CacheMisses,
 }
 
 /// One set of counters (see `struct zc_counters` in the UAPI header).
 pub(crate) struct Counters {
-    now: [Atomic<u64>; 3],
-    total: [Atomic<u64>; 3],
-    events: [Atomic<u64>; 5],
+    now: [Atomic<u64>; 4],
+    total: [Atomic<u64>; 4],
+    events: [Atomic<u64>; 7],
 }
 
 impl Counters {
     pub(crate) const fn new() -> Self {
         Self {
-            now: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
-            total: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
-            events: [
-                Atomic::new(0),
-                Atomic::new(0),
-                Atomic::new(0),
-                Atomic::new(0),
-                Atomic::new(0),
-            ],
+            now: [const { Atomic::new(0) }; 4],
+            total: [const { Atomic::new(0) }; 4],
+            events: [const { Atomic::new(0) }; 7],
         }
     }
 
@@ -86,6 +84,14 @@ impl Counters {
     pub(crate) fn count_send(&self) {
         self.event(Event::Sends, 1);
         MODULE.event(Event::Sends, 1);
+    }
+
+    /// A page-cache send found `hits` pages cached and read `misses` in.
+    pub(crate) fn count_cache(&self, hits: u64, misses: u64) {
+        for c in [self, &MODULE] {
+            c.event(Event::CacheHits, hits);
+            c.event(Event::CacheMisses, misses);
+        }
     }
 
     /// A send of `bytes` completed (here and in [`MODULE`]).
@@ -120,6 +126,9 @@ impl Counters {
             bytes_zerocopy: self.events(Event::BytesZerocopy),
             bytes_copied: self.events(Event::BytesCopied),
             completions_copied: self.events(Event::CompletionsCopied),
+            cache_hits: self.events(Event::CacheHits),
+            cache_misses: self.events(Event::CacheMisses),
+            file_pages_held: self.now(Kind::FilePages),
             reserved: 0,
         }
     }

@@ -16,8 +16,9 @@
 //!   - [`account`]: their charges to `RLIMIT_MEMLOCK`, `VmPin` and the
 //!     module's cap,
 //!   - [`dma`]: their mapping for a network device's DMA;
-//! - [`send`]: sends from regions, through a socket or straight to a
-//!   device, each ending in a record of
+//! - [`send`]: sends of region bytes (through a socket or straight to a
+//!   device) and of [`pagecache`] pages (a file's, through a socket), each
+//!   ending in a record in
 //!   - [`completion`]: the per-context queue `read(2)` drains;
 //! - [`netdev`]: finding a device's DMA device, unmapping before it goes;
 //! - [`stats`]: counters, per context and for the module, also in debugfs
@@ -43,6 +44,7 @@ mod dma;
 mod helpers;
 mod ioctl;
 mod netdev;
+mod pagecache;
 mod pin;
 mod region;
 mod send;
@@ -86,7 +88,10 @@ fn write_stats(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Resul
     writeln!(f, "outstanding {}", c.sends.saturating_sub(c.completions))?;
     writeln!(f, "bytes_zerocopy {}", c.bytes_zerocopy)?;
     writeln!(f, "bytes_copied {}", c.bytes_copied)?;
-    writeln!(f, "completions_copied {}", c.completions_copied)
+    writeln!(f, "completions_copied {}", c.completions_copied)?;
+    writeln!(f, "cache_hits {}", c.cache_hits)?;
+    writeln!(f, "cache_misses {}", c.cache_misses)?;
+    writeln!(f, "file_pages_held {}", c.file_pages_held)
 }
 
 /// The module. The send workqueue and the notifier (and the list of mapped

@@ -46,7 +46,7 @@ vm_rc=0
 if [ -f "$ZCOPY_CACHE/module/$(basename "$(kernel_dir test 2>/dev/null)")/zcopy.ko" ]; then
 	say "VM: KUnit suites and the integration suite on the test kernel"
 	tools/harness/vm.sh --kernel test --out "$out/vm" -- \
-		env ZCOPY_NET_SETUP="$ZCOPY_ROOT/tools/harness/net.sh" "$ZCOPY_ROOT/tools/target/itest/zcopy_itest" >/dev/null 2>"$out/vm.log" || vm_rc=$?
+		env ZCOPY_HARNESS="$ZCOPY_ROOT/tools/harness" "$ZCOPY_ROOT/tools/target/itest/zcopy_itest" >/dev/null 2>"$out/vm.log" || vm_rc=$?
 	cat "$out/vm.log" >&2
 fi
 

@@ -7,8 +7,9 @@
 #
 # The VM: QEMU (TCG: /dev/kvm here cannot run an ordinary kernel) on a q35
 # machine with an emulated Intel IOMMU in strict mode, an e1000e and a
-# virtio-net NIC (iommu_platform=on) joined by a QEMU hub and nothing else:
-# no host networking. virtme-ng boots the kernel with the host's root file
+# virtio-net NIC (iommu_platform=on) joined by a QEMU hub and nothing else
+# (no host networking), and a fresh 256 MiB ext4 disk on virtio-blk
+# (iommu_platform=on, serial zcopy-ext4). virtme-ng boots the kernel with the host's root file
 # system over 9p, so host-built programs run in the guest unchanged.
 #
 # After the run, DIR (default $ZCOPY_CACHE/runs/VARIANT) holds:
@@ -40,6 +41,13 @@ ko=-
 rm -rf "$out" && mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# A fresh ext4 disk every run, on virtio-blk behind the IOMMU: page-cache
+# misses are read from it by DMA (the guest mounts it, tools/harness/disk.sh).
+disk=$out.disk.img
+rm -f "$disk"
+truncate -s 256M "$disk"
+mkfs.ext4 -q -F -L zcopy "$disk" || die "mkfs.ext4 failed"
+
 qemu_opts=(
 	-machine q35,kernel-irqchip=split
 	-device intel-iommu,intremap=on,caching-mode=on
@@ -47,11 +55,13 @@ qemu_opts=(
 	-netdev hubport,id=wire1,hubid=0
 	-device e1000e,netdev=wire0,mac=52:54:00:5a:43:01
 	-device virtio-net-pci,netdev=wire1,mac=52:54:00:5a:43:02,iommu_platform=on,disable-legacy=on
+	-drive file=$disk,if=none,id=zdisk,format=raw,cache=unsafe
+	-device virtio-blk-pci,drive=zdisk,serial=zcopy-ext4,iommu_platform=on,disable-legacy=on
 )
 guest_cmd=$(printf '%q ' "$ZCOPY_ROOT/tools/harness/guest.sh" "$out" "$ko" "$@")
 timeout=${ZCOPY_VM_TIMEOUT:-1200}
 
-say "booting the $variant kernel (TCG, 2 vCPUs, Intel IOMMU strict, e1000e + virtio-net)"
+say "booting the $variant kernel (TCG, 2 vCPUs, Intel IOMMU strict, e1000e + virtio-net, virtio-blk)"
 start=$SECONDS
 set +e
 PATH="$VENV/bin:$PATH" timeout --foreground -k 10 "$timeout" vng --run "$kdir" --disable-kvm --force-9p \

@@ -58,7 +58,51 @@ int drop_cap(int cap);
 int run_in_child(int (*fn)(void));
 long status_kb(const char *key);
 
-/* send.c */
+/* send.c: the network of tools/harness/net.sh, and its receivers */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WIRE_RX "10.99.1.2"	/* behind the e1000e -> hub -> virtio-net wire */
+#define VETH_RX "10.99.2.2"	/* behind the veth pair */
+#define DUMMY_PEER "10.99.3.2"	/* out of the dummy device; nobody there */
+#define MiB (1024UL * 1024)
+#define FNV0 0xcbf29ce484222325ULL
+
+uint64_t fnv(uint64_t h, const unsigned char *p, size_t n);
+struct result {
+	uint64_t bytes;
+	uint64_t hash;
+	uint64_t datagrams;
+	unsigned char mac[6];
+};
+
+struct receiver {
+	pid_t pid;
+	int result;
+	unsigned char mac[6];	/* zrx0's address, for raw frames */
+};
+
+/*
+ * Starts a receiver of `type` (SOCK_STREAM: until EOF; SOCK_DGRAM: until
+ * `datagrams` datagrams) on ip:port, in namespace zrx unless `local`.
+ * Returns once it listens.
+ */
+int start_receiver(struct receiver *r, int type, const char *ip, int port, bool local,
+		   unsigned long datagrams);
+/* Waits for the receiver's result. */
+int finish_receiver(struct receiver *r, struct result *out);
+int connect_to(int type, const char *ip, int port);
+/* Reads `n` completion records (blocking, 120 s at most); returns how many. */
+int read_completions(int fd, struct zc_completion *recs, int n);
+/* system(cmd), saying so in the output if it fails. */
+void sh(const char *cmd);
+/* Waits up to 60 s for the module's pinned pages to come back to pinned0
+ * and its outstanding sends to 0. */
+int wait_released(long long pinned0);
+/* Runs tools/harness/NAME (ZCOPY_HARNESS is that directory). */
+int harness(const char *name);
+
 int test_network_setup(void);
 int test_send_bad_inputs(void);
 int test_send_tcp_wire(void);
@@ -75,5 +119,15 @@ int test_send_kill_mid_stream_releases(void);
 int test_send_close_mid_stream_releases(void);
 int test_xmit_raw_frames(void);
 int test_xmit_bad_inputs(void);
+
+/* sendfile.c */
+int test_sendfile_setup(void);
+int test_sendfile_bad_inputs(void);
+int test_sendfile_sizes_over_veth(void);
+int test_sendfile_over_the_wire(void);
+int test_sendfile_misses_then_hits(void);
+int test_sendfile_pages_held_in_flight(void);
+int test_sendfile_truncate_during_stream(void);
+int test_sendfile_kill_mid_stream_releases(void);
 
 #endif /* ZCOPY_ITEST_H */

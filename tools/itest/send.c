@@ -40,19 +40,14 @@
 #include "itest.h"
 
 #define WIRE_TX "10.99.1.1"
-#define WIRE_RX "10.99.1.2"
-#define VETH_RX "10.99.2.2"
-#define DUMMY_PEER "10.99.3.2"
-#define MiB (1024UL * 1024)
 
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
+uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
 {
 	while (n--)
 		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h;
 }
 
-#define FNV0 0xcbf29ce484222325ULL
 
 /* A buffer of `len` bytes no two runs of which look alike. */
 static unsigned char *pattern(size_t len, unsigned int seed)
@@ -84,7 +79,7 @@ static int enter_zrx(void)
 	return ret;
 }
 
-static void sh(const char *cmd)
+void sh(const char *cmd)
 {
 	if (system(cmd) != 0)
 		printf("# '%s' failed\n", cmd);
@@ -92,25 +87,12 @@ static void sh(const char *cmd)
 
 /* ---- receivers ---------------------------------------------------------- */
 
-struct result {
-	uint64_t bytes;
-	uint64_t hash;
-	uint64_t datagrams;
-	unsigned char mac[6];
-};
-
-struct receiver {
-	pid_t pid;
-	int result;
-	unsigned char mac[6];	/* zrx0's address, for raw frames */
-};
-
 /*
  * Starts a receiver of `type` (SOCK_STREAM: until EOF; SOCK_DGRAM: until
  * `datagrams` datagrams) on ip:port, in zrx unless `local`. Returns once it
  * listens.
  */
-static int start_receiver(struct receiver *r, int type, const char *ip, int port, bool local,
+int start_receiver(struct receiver *r, int type, const char *ip, int port, bool local,
 			  unsigned long datagrams)
 {
 	int ready[2], res[2];
@@ -183,7 +165,7 @@ static int start_receiver(struct receiver *r, int type, const char *ip, int port
 }
 
 /* Waits for the receiver's result. */
-static int finish_receiver(struct receiver *r, struct result *out)
+int finish_receiver(struct receiver *r, struct result *out)
 {
 	int status;
 	ssize_t n = read(r->result, out, sizeof(*out));
@@ -193,7 +175,7 @@ static int finish_receiver(struct receiver *r, struct result *out)
 	return n == sizeof(*out) ? 0 : -1;
 }
 
-static int connect_to(int type, const char *ip, int port)
+int connect_to(int type, const char *ip, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
@@ -231,7 +213,7 @@ static void on_alarm(int sig)
  * Reads `n` completion records into recs (blocking, 120 s at most).
  * Returns records read.
  */
-static int read_completions(int fd, struct zc_completion *recs, int n)
+int read_completions(int fd, struct zc_completion *recs, int n)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
 	int got = 0;
@@ -321,12 +303,23 @@ static int tcp_stream(const char *ip, int port, bool local, unsigned char *buf, 
 	return 0;
 }
 
+int harness(const char *name)
+{
+	const char *dir = getenv("ZCOPY_HARNESS");
+	char cmd[4096];
+
+	if (!dir)
+		return fail("ZCOPY_HARNESS is not set");
+	snprintf(cmd, sizeof(cmd), "%s/%s", dir, name);
+	if (system(cmd) != 0)
+		return fail("%s", cmd);
+	return 0;
+}
+
 int test_network_setup(void)
 {
-	const char *script = getenv("ZCOPY_NET_SETUP");
-
-	CHECK(script, "ZCOPY_NET_SETUP is not set");
-	CHECK(system(script) == 0, "%s", script);
+	if (harness("net.sh"))
+		return 1;
 	CHECK(ifindex_of("ztx0") > 0 && ifindex_of("zv0") > 0 && ifindex_of("zd0") > 0,
 	      "interfaces");
 	return 0;
@@ -465,7 +458,8 @@ int test_send_unregister_busy_until_complete(void)
 	struct receiver rx;
 	struct result res;
 	long long pinned0 = module_pinned();
-	int fd = open_dev(), s;
+	int fd = open_dev(), s, sret, uret, uerr, rerr, fl;
+	ssize_t rret;
 	__u64 sent;
 
 	CHECK(fd >= 0 && buf, "setup");
@@ -475,16 +469,21 @@ int test_send_unregister_busy_until_complete(void)
 	CHECK(s >= 0, "connect");
 	/* No ACK can come back while the receiving NIC is down. */
 	sh("ip -n zrx link set zrx0 down");
-	CHECK(zsend(fd, s, r.id, 0, 64 * 1024, 42, 0, &sent) == 0 && sent == 64 * 1024, "send");
-	CHECK_ERRNO(unreg(fd, r.id), EBUSY, "unregister in flight");
-	{
-		int fl = fcntl(fd, F_GETFL);
-
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		CHECK_ERRNO(read(fd, &rec, sizeof(rec)), EAGAIN, "non-blocking read, none ready");
-		fcntl(fd, F_SETFL, fl);
-	}
+	sret = zsend(fd, s, r.id, 0, 64 * 1024, 42, 0, &sent);
+	uret = unreg(fd, r.id);
+	uerr = errno;
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	rret = read(fd, &rec, sizeof(rec));
+	rerr = errno;
+	fcntl(fd, F_SETFL, fl);
+	/* Up again before checking anything, so a failure here cannot leave
+	 * the wire cut for the tests after it. */
 	sh("ip -n zrx link set zrx0 up");
+	CHECK(sret == 0 && sent == 64 * 1024, "send");
+	CHECK(uret == -1 && uerr == EBUSY, "unregister in flight: %d, errno %d", uret, uerr);
+	CHECK(rret == -1 && rerr == EAGAIN, "non-blocking read, none ready: %zd, errno %d", rret,
+	      rerr);
 	CHECK(read_completions(fd, &rec, 1) == 1, "record after the link came back");
 	CHECK(rec.tag == 42 && rec.bytes == 64 * 1024 && rec.flags == 0, "record tag %llu flags %#x",
 	      (unsigned long long)rec.tag, rec.flags);
@@ -636,7 +635,7 @@ int test_send_queue_full_is_enobufs(void)
 
 /* Waits up to 60 s for the module's pinned pages and outstanding sends to
  * drop to `pinned0` and 0. */
-static int wait_released(long long pinned0)
+int wait_released(long long pinned0)
 {
 	int i;
 
@@ -657,8 +656,9 @@ static int stream_then_die(bool kill9)
 	long long pinned0 = module_pinned();
 	struct receiver rx;
 	struct result res;
-	int status, port = kill9 ? 7600 : 7601;
-	pid_t pid;
+	int status, status2, port = kill9 ? 7600 : 7601;
+	bool held, inflight;
+	pid_t pid, waited;
 
 	CHECK(start_receiver(&rx, SOCK_STREAM, WIRE_RX, port, false, 0) == 0, "receiver");
 	pid = fork();
@@ -683,19 +683,21 @@ static int stream_then_die(bool kill9)
 		kill(getpid(), SIGSTOP);
 		_exit(0);
 	}
-	CHECK(waitpid(pid, &status, WUNTRACED) == pid, "child");
-	if (kill9) {
-		CHECK(WIFSTOPPED(status), "child stopped");
-		CHECK(module_pinned() > pinned0, "child holds pins");
-		CHECK(debugfs_value("sends") > debugfs_value("completions"), "sends in flight");
+	waited = waitpid(pid, &status, WUNTRACED);
+	held = module_pinned() > pinned0;
+	inflight = debugfs_value("sends") > debugfs_value("completions");
+	if (kill9 && waited == pid && WIFSTOPPED(status)) {
 		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	} else {
-		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", status);
-		/* Its fd is closed, yet the stack still holds the pages. */
-		CHECK(module_pinned() > pinned0, "pages held after close");
+		waitpid(pid, &status2, 0);
 	}
 	sh("ip -n zrx link set zrx0 up");
+	CHECK(waited == pid, "child");
+	if (kill9)
+		CHECK(WIFSTOPPED(status), "child stopped");
+	else
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", status);
+	/* Killed, or its fd closed: yet the stack still holds the pages. */
+	CHECK(held && inflight, "pages held %d, sends in flight %d", held, inflight);
 	if (wait_released(pinned0))
 		return 1;
 	CHECK(finish_receiver(&rx, &res) == 0, "receiver");

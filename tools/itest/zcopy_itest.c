@@ -5,8 +5,8 @@
  *
  *   zcopy_itest [FILTER]
  *
- * With FILTER, only the tests whose name contains it run (and "open" and
- * "network_setup", which others need).
+ * With FILTER, only the tests whose name contains it run (and "open",
+ * "network_setup" and "sendfile_setup", which others need).
  * ZCOPY_KO, when set, is the module's path: the last test unloads the
  * module and loads it again from there.
  */
@@ -897,6 +897,14 @@ static const struct {
 	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases },
 	{ "xmit_raw_frames", test_xmit_raw_frames },
 	{ "xmit_bad_inputs", test_xmit_bad_inputs },
+	{ "sendfile_setup", test_sendfile_setup },
+	{ "sendfile_bad_inputs", test_sendfile_bad_inputs },
+	{ "sendfile_sizes_over_veth", test_sendfile_sizes_over_veth },
+	{ "sendfile_over_the_wire", test_sendfile_over_the_wire },
+	{ "sendfile_misses_then_hits", test_sendfile_misses_then_hits },
+	{ "sendfile_pages_held_in_flight", test_sendfile_pages_held_in_flight },
+	{ "sendfile_truncate_during_stream", test_sendfile_truncate_during_stream },
+	{ "sendfile_kill_mid_stream_releases", test_sendfile_kill_mid_stream_releases },
 	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps },
 	{ "bad_register_inputs", test_bad_register_inputs },
 	{ "close_and_kill_release_everything", test_close_and_kill_release_everything },
@@ -913,15 +921,16 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; i < n; i++)
 		planned += !only || strstr(tests[i].name, only) || i == 0 ||
-			   !strcmp(tests[i].name, "network_setup");
+			   !strcmp(tests[i].name, "network_setup") ||
+			   !strcmp(tests[i].name, "sendfile_setup");
 	printf("KTAP version 1\n1..%u\n", planned);
 	planned = 0;
 	for (i = 0; i < n; i++) {
 		int r;
 
-		/* A filter keeps the first test (open), and network_setup. */
+		/* A filter keeps the first test (open) and the setups. */
 		if (only && !strstr(tests[i].name, only) && i != 0 &&
-		    strcmp(tests[i].name, "network_setup"))
+		    strcmp(tests[i].name, "network_setup") && strcmp(tests[i].name, "sendfile_setup"))
 			continue;
 		r = tests[i].fn();
 		planned++;

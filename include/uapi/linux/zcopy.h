@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped on any incompatible change to this file. */
-#define ZC_ABI_VERSION 2
+#define ZC_ABI_VERSION 3
 
 /* The ioctl type byte ('Z' sub-range 0xc0-0xdf is unassigned). */
 #define ZC_IOC_MAGIC 'Z'
@@ -54,6 +54,8 @@ struct zc_version {
 #define ZC_NR_SEND		0x05
 #define ZC_NR_XMIT		0x06
 #define ZC_NR_SET_EVENTFD	0x07
+#define ZC_NR_SENDFILE		0x08
+#define ZC_NR_FILE_PAGES	0x09
 
 #define ZC_IOC_VERSION _IOR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_VERSION, struct zc_version)
 
@@ -171,6 +173,9 @@ struct zc_region_info {
  * @bytes_copied:  bytes of completed sends the stack had to copy
  *                 (%ZC_COMPLETION_COPIED)
  * @completions_copied: completion records with %ZC_COMPLETION_COPIED
+ * @cache_hits:    pages %ZC_IOC_SENDFILE found in the page cache
+ * @cache_misses:  pages %ZC_IOC_SENDFILE had to read in
+ * @file_pages_held: page-cache pages held by sends in flight now
  * @reserved:      zero
  */
 struct zc_counters {
@@ -185,6 +190,9 @@ struct zc_counters {
 	__u64 bytes_zerocopy;
 	__u64 bytes_copied;
 	__u64 completions_copied;
+	__u64 cache_hits;
+	__u64 cache_misses;
+	__u64 file_pages_held;
 	__u64 reserved;
 };
 
@@ -310,5 +318,82 @@ struct zc_eventfd {
 };
 
 #define ZC_IOC_SET_EVENTFD _IOW(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SET_EVENTFD, struct zc_eventfd)
+
+/* Most bytes one ZC_IOC_SENDFILE sends; a longer request is a short send. */
+#define ZC_SENDFILE_MAX		(16U << 20)
+
+/**
+ * struct zc_sendfile - argument of %ZC_IOC_SENDFILE
+ * @sock:     in: a connected TCP or UDP socket (IPv4 or IPv6) of the caller
+ * @fd:       in: a regular file opened for reading
+ * @flags:    in: %ZC_SEND_* bits
+ * @reserved: zero
+ * @offset:   in: file offset of the first byte, at most LLONG_MAX
+ * @len:      in: bytes to send, > 0, at most LLONG_MAX; the send stops at
+ *            the end of the file and after %ZC_SENDFILE_MAX bytes
+ * @tag:      in: copied into the completion record
+ * @sent:     out: bytes the socket accepted (0 at or past the end of file)
+ * @pages_cached: out: pages that were in the page cache already
+ * @pages_read:   out: pages read in for this send
+ *
+ * Sends the file's page-cache pages as fragments, holding a reference on
+ * each until the stack has released them; one completion record follows
+ * when @sent > 0. The bytes are whatever the pages hold when the device
+ * reads them: a write or truncate in the meantime is not undone.
+ */
+struct zc_sendfile {
+	__s32 sock;
+	__s32 fd;
+	__u32 flags;
+	__u32 reserved;
+	__u64 offset;
+	__u64 len;
+	__u64 tag;
+	__u64 sent;
+	__u32 pages_cached;
+	__u32 pages_read;
+};
+
+#define ZC_IOC_SENDFILE _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SENDFILE, struct zc_sendfile)
+
+/* zc_file_page.flags */
+#define ZC_FILE_PAGE_RESIDENT	(1U << 0)	/* in the page cache */
+#define ZC_FILE_PAGE_UPTODATE	(1U << 1)
+#define ZC_FILE_PAGE_DIRTY	(1U << 2)
+#define ZC_FILE_PAGE_WRITEBACK	(1U << 3)
+
+/**
+ * struct zc_file_page - one page of a file's page cache, as seen right now
+ * @refcount: its folio's reference count, not counting the lookup's own
+ * @mapcount: how many page tables map the folio
+ * @flags:    %ZC_FILE_PAGE_* bits; 0 (and all else 0) when not resident
+ * @order:    the folio's order
+ */
+struct zc_file_page {
+	__u32 refcount;
+	__u32 mapcount;
+	__u32 flags;
+	__u32 order;
+};
+
+/**
+ * struct zc_file_pages - argument of %ZC_IOC_FILE_PAGES
+ * @fd:       in: a regular file opened for reading
+ * @nr_pages: in: room in @pages (at most 4096 are written); out: written
+ * @offset:   in: file offset; the page containing it is reported first
+ * @pages:    in: user pointer to struct zc_file_page[@nr_pages]
+ * @resident: out: entries with %ZC_FILE_PAGE_RESIDENT
+ * @reserved: zero
+ */
+struct zc_file_pages {
+	__s32 fd;
+	__u32 nr_pages;
+	__u64 offset;
+	__u64 pages;
+	__u32 resident;
+	__u32 reserved;
+};
+
+#define ZC_IOC_FILE_PAGES _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_FILE_PAGES, struct zc_file_pages)
 
 #endif /* _UAPI_LINUX_ZCOPY_H */

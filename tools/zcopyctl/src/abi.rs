@@ -7,7 +7,7 @@
 //! The mirror is complete, whether or not zcopyctl uses every item yet.
 #![allow(dead_code, reason = "a complete mirror of the header")]
 
-pub const ZC_ABI_VERSION: u32 = 2;
+pub const ZC_ABI_VERSION: u32 = 3;
 pub const ZC_IOC_MAGIC: u8 = b'Z';
 pub const ZC_IOC_BASE: u8 = 0xc0;
 
@@ -38,6 +38,8 @@ pub const ZC_NR_STATS: u8 = 0x04;
 pub const ZC_NR_SEND: u8 = 0x05;
 pub const ZC_NR_XMIT: u8 = 0x06;
 pub const ZC_NR_SET_EVENTFD: u8 = 0x07;
+pub const ZC_NR_SENDFILE: u8 = 0x08;
+pub const ZC_NR_FILE_PAGES: u8 = 0x09;
 
 pub const ZC_REGISTER_READONLY: u32 = 1 << 0;
 
@@ -107,6 +109,9 @@ pub struct ZcCounters {
     pub bytes_zerocopy: u64,
     pub bytes_copied: u64,
     pub completions_copied: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub file_pages_held: u64,
     pub reserved: u64,
 }
 
@@ -172,6 +177,48 @@ pub struct ZcEventfd {
     pub reserved: u32,
 }
 
+pub const ZC_SENDFILE_MAX: u32 = 16 << 20;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcSendfile {
+    pub sock: i32,
+    pub fd: i32,
+    pub flags: u32,
+    pub reserved: u32,
+    pub offset: u64,
+    pub len: u64,
+    pub tag: u64,
+    pub sent: u64,
+    pub pages_cached: u32,
+    pub pages_read: u32,
+}
+
+pub const ZC_FILE_PAGE_RESIDENT: u32 = 1 << 0;
+pub const ZC_FILE_PAGE_UPTODATE: u32 = 1 << 1;
+pub const ZC_FILE_PAGE_DIRTY: u32 = 1 << 2;
+pub const ZC_FILE_PAGE_WRITEBACK: u32 = 1 << 3;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ZcFilePage {
+    pub refcount: u32,
+    pub mapcount: u32,
+    pub flags: u32,
+    pub order: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcFilePages {
+    pub fd: i32,
+    pub nr_pages: u32,
+    pub offset: u64,
+    pub pages: u64,
+    pub resident: u32,
+    pub reserved: u32,
+}
+
 const IOC_READ: u32 = 2;
 const IOC_WRITE: u32 = 1;
 
@@ -204,6 +251,8 @@ pub const ZC_IOC_SEND: u32 = iowr::<ZcSend>(ZC_NR_SEND);
 )]
 pub const ZC_IOC_XMIT: u32 = iow::<ZcXmit>(ZC_NR_XMIT);
 pub const ZC_IOC_SET_EVENTFD: u32 = iow::<ZcEventfd>(ZC_NR_SET_EVENTFD);
+pub const ZC_IOC_SENDFILE: u32 = iowr::<ZcSendfile>(ZC_NR_SENDFILE);
+pub const ZC_IOC_FILE_PAGES: u32 = iowr::<ZcFilePages>(ZC_NR_FILE_PAGES);
 
 #[cfg(test)]
 mod tests {
@@ -274,6 +323,21 @@ int main(void)
 	P(offsetof(struct zc_completion, status)); P(offsetof(struct zc_completion, flags));
 	P(sizeof(struct zc_eventfd)); P(offsetof(struct zc_eventfd, reserved));
 	P(ZC_IOC_SEND); P(ZC_IOC_XMIT); P(ZC_IOC_SET_EVENTFD);
+	P(ZC_NR_SENDFILE); P(ZC_NR_FILE_PAGES); P(ZC_SENDFILE_MAX);
+	P(offsetof(struct zc_counters, cache_hits)); P(offsetof(struct zc_counters, file_pages_held));
+	P(sizeof(struct zc_sendfile)); P(offsetof(struct zc_sendfile, fd));
+	P(offsetof(struct zc_sendfile, flags)); P(offsetof(struct zc_sendfile, offset));
+	P(offsetof(struct zc_sendfile, len)); P(offsetof(struct zc_sendfile, tag));
+	P(offsetof(struct zc_sendfile, sent)); P(offsetof(struct zc_sendfile, pages_cached));
+	P(offsetof(struct zc_sendfile, pages_read));
+	P(ZC_FILE_PAGE_RESIDENT); P(ZC_FILE_PAGE_UPTODATE); P(ZC_FILE_PAGE_DIRTY);
+	P(ZC_FILE_PAGE_WRITEBACK);
+	P(sizeof(struct zc_file_page)); P(offsetof(struct zc_file_page, mapcount));
+	P(offsetof(struct zc_file_page, flags)); P(offsetof(struct zc_file_page, order));
+	P(sizeof(struct zc_file_pages)); P(offsetof(struct zc_file_pages, nr_pages));
+	P(offsetof(struct zc_file_pages, offset)); P(offsetof(struct zc_file_pages, pages));
+	P(offsetof(struct zc_file_pages, resident)); P(offsetof(struct zc_file_pages, reserved));
+	P(ZC_IOC_SENDFILE); P(ZC_IOC_FILE_PAGES);
 	return 0;
 }
 "#,
@@ -432,6 +496,42 @@ int main(void)
             ("ZC_IOC_SEND", ZC_IOC_SEND.into()),
             ("ZC_IOC_XMIT", ZC_IOC_XMIT.into()),
             ("ZC_IOC_SET_EVENTFD", ZC_IOC_SET_EVENTFD.into()),
+            ("ZC_NR_SENDFILE", ZC_NR_SENDFILE.into()),
+            ("ZC_NR_FILE_PAGES", ZC_NR_FILE_PAGES.into()),
+            ("ZC_SENDFILE_MAX", ZC_SENDFILE_MAX.into()),
+            off!(ZcCounters, zc_counters, cache_hits),
+            off!(ZcCounters, zc_counters, file_pages_held),
+            ("sizeof(struct zc_sendfile)", size_of::<ZcSendfile>() as u64),
+            off!(ZcSendfile, zc_sendfile, fd),
+            off!(ZcSendfile, zc_sendfile, flags),
+            off!(ZcSendfile, zc_sendfile, offset),
+            off!(ZcSendfile, zc_sendfile, len),
+            off!(ZcSendfile, zc_sendfile, tag),
+            off!(ZcSendfile, zc_sendfile, sent),
+            off!(ZcSendfile, zc_sendfile, pages_cached),
+            off!(ZcSendfile, zc_sendfile, pages_read),
+            ("ZC_FILE_PAGE_RESIDENT", ZC_FILE_PAGE_RESIDENT.into()),
+            ("ZC_FILE_PAGE_UPTODATE", ZC_FILE_PAGE_UPTODATE.into()),
+            ("ZC_FILE_PAGE_DIRTY", ZC_FILE_PAGE_DIRTY.into()),
+            ("ZC_FILE_PAGE_WRITEBACK", ZC_FILE_PAGE_WRITEBACK.into()),
+            (
+                "sizeof(struct zc_file_page)",
+                size_of::<ZcFilePage>() as u64,
+            ),
+            off!(ZcFilePage, zc_file_page, mapcount),
+            off!(ZcFilePage, zc_file_page, flags),
+            off!(ZcFilePage, zc_file_page, order),
+            (
+                "sizeof(struct zc_file_pages)",
+                size_of::<ZcFilePages>() as u64,
+            ),
+            off!(ZcFilePages, zc_file_pages, nr_pages),
+            off!(ZcFilePages, zc_file_pages, offset),
+            off!(ZcFilePages, zc_file_pages, pages),
+            off!(ZcFilePages, zc_file_pages, resident),
+            off!(ZcFilePages, zc_file_pages, reserved),
+            ("ZC_IOC_SENDFILE", ZC_IOC_SENDFILE.into()),
+            ("ZC_IOC_FILE_PAGES", ZC_IOC_FILE_PAGES.into()),
         ];
         let c = from_c_header();
         assert_eq!(c.len(), rust.len());

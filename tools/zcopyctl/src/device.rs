@@ -113,6 +113,47 @@ impl Device {
         Ok(s.sent)
     }
 
+    /// `ZC_IOC_SENDFILE` of file bytes `[offset, offset + len)` through the
+    /// socket `sock`.
+    pub fn sendfile(
+        &self,
+        sock: i32,
+        file: i32,
+        offset: u64,
+        len: u64,
+        tag: u64,
+    ) -> Result<abi::ZcSendfile> {
+        let mut s = abi::ZcSendfile {
+            sock,
+            fd: file,
+            offset,
+            len,
+            tag,
+            ..Default::default()
+        };
+        // SAFETY: the command reads and writes one `struct zc_sendfile`.
+        unsafe { self.ioctl(abi::ZC_IOC_SENDFILE, &mut s, "ZC_IOC_SENDFILE")? };
+        Ok(s)
+    }
+
+    /// `ZC_IOC_FILE_PAGES`: page-cache state of `n` pages of `file` from the
+    /// page holding `offset`.
+    pub fn file_pages(&self, file: i32, offset: u64, n: u32) -> Result<Vec<abi::ZcFilePage>> {
+        let mut pages = vec![abi::ZcFilePage::default(); n as usize];
+        let mut a = abi::ZcFilePages {
+            fd: file,
+            nr_pages: n,
+            offset,
+            pages: pages.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: the command reads and writes one `struct zc_file_pages`
+        // and writes at most `n` entries to `pages`, which has room for `n`.
+        unsafe { self.ioctl(abi::ZC_IOC_FILE_PAGES, &mut a, "ZC_IOC_FILE_PAGES")? };
+        pages.truncate(a.nr_pages as usize);
+        Ok(pages)
+    }
+
     /// Reads completion records, blocking until at least one is ready.
     pub fn completions(&self, max: usize) -> Result<Vec<abi::ZcCompletion>> {
         let mut recs = vec![abi::ZcCompletion::default(); max.max(1)];

@@ -67,6 +67,27 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         show: u32,
     },
+    /// Send a file from the page cache over TCP (ZC_IOC_SENDFILE), and
+    /// report what was cached, what was read in, and every completion.
+    Sendfile {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Where to: ADDRESS:PORT.
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// Bytes per ZC_IOC_SENDFILE.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        chunk: u64,
+    },
+    /// Page-cache residency of a file: which pages are resident, dirty,
+    /// under writeback, and their reference and map counts.
+    Pages {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Show every page, not only the summary.
+        #[arg(long)]
+        all: bool,
+    },
     /// Receive one TCP stream (or UDP datagrams until --count) and print
     /// the bytes received and their FNV-1a 64 hash.
     Sink {
@@ -439,6 +460,157 @@ fn send(
     Ok(())
 }
 
+#[derive(Serialize)]
+struct SendfileReport {
+    file: String,
+    to: String,
+    bytes: u64,
+    fnv1a: String,
+    calls: usize,
+    pages_cached: u64,
+    pages_read: u64,
+    completions: Vec<abi::ZcCompletion>,
+    copied: usize,
+}
+
+fn sendfile(json: bool, path: &Path, to: std::net::SocketAddr, chunk: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+
+    anyhow::ensure!(chunk > 0, "--chunk must be positive");
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let d = device::Device::open()?;
+    let sock = std::net::TcpStream::connect(to).with_context(|| format!("connecting to {to}"))?;
+    let (mut off, mut calls, mut cached, mut read) = (0u64, 0usize, 0u64, 0u64);
+    loop {
+        let r = d.sendfile(sock.as_raw_fd(), file.as_raw_fd(), off, chunk, calls as u64)?;
+        if r.sent == 0 {
+            break;
+        }
+        off += r.sent;
+        calls += 1;
+        cached += u64::from(r.pages_cached);
+        read += u64::from(r.pages_read);
+    }
+    drop(sock);
+    let mut completions = Vec::new();
+    while completions.len() < calls {
+        completions.extend(d.completions(calls - completions.len())?);
+    }
+    let bytes = std::fs::read(path)?;
+    let copied = completions
+        .iter()
+        .filter(|c| c.flags & abi::ZC_COMPLETION_COPIED != 0)
+        .count();
+    let report = SendfileReport {
+        file: path.display().to_string(),
+        to: to.to_string(),
+        bytes: off,
+        fnv1a: format!("{:016x}", fnv1a(FNV_INIT, &bytes[..off as usize])),
+        calls,
+        pages_cached: cached,
+        pages_read: read,
+        completions,
+        copied,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "sent {} bytes of {} to {} in {} calls: {} pages were cached, {} read in",
+        report.bytes, report.file, report.to, report.calls, cached, read
+    );
+    println!(
+        "{} completions, {} copied by the stack; fnv1a {}",
+        report.completions.len(),
+        report.copied,
+        report.fnv1a
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PagesReport {
+    file: String,
+    size: u64,
+    pages: usize,
+    resident: usize,
+    dirty: usize,
+    writeback: usize,
+    mapped: usize,
+    detail: Vec<abi::ZcFilePage>,
+}
+
+fn pages(json: bool, path: &Path, all: bool) -> Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let d = device::Device::open()?;
+    let n = size.div_ceil(4096);
+    let mut detail = Vec::new();
+    while (detail.len() as u64) < n {
+        let want = (n - detail.len() as u64).min(4096) as u32;
+        let got = d.file_pages(file.as_raw_fd(), detail.len() as u64 * 4096, want)?;
+        anyhow::ensure!(!got.is_empty(), "ZC_IOC_FILE_PAGES returned nothing");
+        detail.extend(got);
+    }
+    let count = |bit: u32| detail.iter().filter(|p| p.flags & bit != 0).count();
+    let report = PagesReport {
+        file: path.display().to_string(),
+        size,
+        pages: detail.len(),
+        resident: count(abi::ZC_FILE_PAGE_RESIDENT),
+        dirty: count(abi::ZC_FILE_PAGE_DIRTY),
+        writeback: count(abi::ZC_FILE_PAGE_WRITEBACK),
+        mapped: detail.iter().filter(|p| p.mapcount > 0).count(),
+        detail: if all { detail } else { Vec::new() },
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} bytes, {} pages: {} resident, {} dirty, {} under writeback, {} mapped",
+        report.file,
+        report.size,
+        report.pages,
+        report.resident,
+        report.dirty,
+        report.writeback,
+        report.mapped
+    );
+    for (i, p) in report.detail.iter().enumerate() {
+        println!(
+            "  page {i}: refcount {} mapcount {} order {} {}",
+            p.refcount,
+            p.mapcount,
+            p.order,
+            file_page_flags(p.flags)
+        );
+    }
+    Ok(())
+}
+
+fn file_page_flags(f: u32) -> String {
+    let mut v = Vec::new();
+    for (bit, name) in [
+        (abi::ZC_FILE_PAGE_RESIDENT, "resident"),
+        (abi::ZC_FILE_PAGE_UPTODATE, "uptodate"),
+        (abi::ZC_FILE_PAGE_DIRTY, "dirty"),
+        (abi::ZC_FILE_PAGE_WRITEBACK, "writeback"),
+    ] {
+        if f & bit != 0 {
+            v.push(name);
+        }
+    }
+    if v.is_empty() {
+        "absent".into()
+    } else {
+        v.join(",")
+    }
+}
+
 fn enter_netns(name: &str) -> Result<()> {
     use std::os::fd::AsRawFd;
 
@@ -513,6 +685,8 @@ fn main() -> Result<()> {
             dev.as_deref(),
             show,
         ),
+        Cmd::Sendfile { file, to, chunk } => sendfile(cli.json, &file, to, chunk),
+        Cmd::Pages { file, all } => pages(cli.json, &file, all),
         Cmd::Sink {
             listen,
             udp,
@@ -540,6 +714,15 @@ mod tests {
         assert_eq!(fnv1a(FNV_INIT, b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(FNV_INIT, b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a(FNV_INIT, b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn file_page_flags_are_named() {
+        assert_eq!(file_page_flags(0), "absent");
+        assert_eq!(
+            file_page_flags(abi::ZC_FILE_PAGE_RESIDENT | abi::ZC_FILE_PAGE_DIRTY),
+            "resident,dirty"
+        );
     }
 
     #[test]

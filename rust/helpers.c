@@ -527,8 +527,31 @@ s64 zc_file_size(struct file *file)
 	return i_size_read(file_inode(file));
 }
 
+/* Pages of [index, end) present and up to date in the page cache. */
+static unsigned long zc_count_cached(struct address_space *mapping, unsigned long index,
+				     unsigned long end)
+{
+	unsigned long n = 0;
+
+	while (index < end) {
+		struct folio *folio = filemap_get_folio(mapping, index);
+		unsigned long next;
+
+		if (IS_ERR(folio)) {
+			index++;
+			continue;
+		}
+		next = min(folio_next_index(folio), end);
+		if (folio_test_uptodate(folio))
+			n += next - index;
+		folio_put(folio);
+		index = next;
+	}
+	return n;
+}
+
 struct page *zc_file_get_page(struct file *file, unsigned long index, unsigned long ra_pages,
-			      bool *hit)
+			      bool *hit, unsigned long *cached_ahead)
 {
 	struct address_space *mapping = file->f_mapping;
 	struct folio *folio;
@@ -555,6 +578,8 @@ struct page *zc_file_get_page(struct file *file, unsigned long index, unsigned l
 		return folio_file_page(folio, index);
 	}
 	*hit = false;
+	/* Before readahead brings them in: which of the rest were cached? */
+	*cached_ahead = zc_count_cached(mapping, index + 1, index + ra_pages);
 	if (IS_ERR(folio)) {
 		page_cache_sync_readahead(mapping, &file->f_ra, file, index, ra_pages);
 		folio = filemap_get_folio(mapping, index);

@@ -177,11 +177,13 @@ s64 zc_file_size(struct file *file);
 /*
  * The page at index of the file, referenced and up to date: looked up in
  * the page cache, or read in (readahead of ra_pages from index, then a
- * synchronous read if needed). *hit says whether it was cached. A tmpfs
- * hole is the zero page. ERR_PTR (-EIO, -EINTR, -ENOMEM...) on failure.
+ * synchronous read if needed). *hit says whether it was cached; on a miss,
+ * *cached_ahead is how many of the next ra_pages - 1 pages were cached
+ * before the readahead. A tmpfs hole is the zero page. ERR_PTR (-EIO,
+ * -EINTR, -ENOMEM...) on failure.
  */
 struct page *zc_file_get_page(struct file *file, unsigned long index, unsigned long ra_pages,
-			      bool *hit);
+			      bool *hit, unsigned long *cached_ahead);
 void zc_page_put(struct page *page);
 /* The state of page index in the file's page cache; false if absent. */
 bool zc_file_page_state(struct file *file, unsigned long index, u32 *refcount, u32 *mapcount,

@@ -8,7 +8,8 @@
 //!
 //! For each page of the range, `zc_file_get_page` looks the folio up in the
 //! file's `address_space`; a miss starts readahead for the rest of the range
-//! and waits for the read (killable), falling back to a synchronous read. A
+//! and waits for the read (killable), falling back to a synchronous read.
+//! Pages not cached when the first miss is found are counted read in. A
 //! tmpfs file's page cache is the file itself: a missing page is a hole,
 //! sent as the zero page. Each page comes back with a folio reference,
 //! which [`FilePages`] keeps until the send completes.
@@ -131,11 +132,15 @@ impl FilePages {
         // CAST: bounded by `ZC_SENDFILE_MAX / PAGE_SIZE + 1`.
         let n = (last - first) as usize;
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
-        let (mut hits, mut misses) = (0u32, 0u32);
+        // Misses are the pages not cached when the first miss was found
+        // (before its readahead brought the others in); pages before it
+        // were all cached.
+        let mut misses: Option<usize> = None;
         let mut err = None;
         for index in first..last {
-            let mut hit = false;
-            // SAFETY: The file is referenced; `hit` is a valid out-pointer.
+            let (mut hit, mut ahead) = (false, 0);
+            // SAFETY: The file is referenced; `hit` and `ahead` are valid
+            // out-pointers.
             let p = unsafe {
                 // CAST: page indices of a 64-bit kernel fit in `usize`.
                 helpers::zc_file_get_page(
@@ -143,6 +148,7 @@ impl FilePages {
                     index as usize,
                     (last - index) as usize,
                     &mut hit,
+                    &mut ahead,
                 )
             };
             match from_err_ptr(p) {
@@ -154,10 +160,10 @@ impl FilePages {
                         err = Some(ENOMEM);
                         break;
                     }
-                    if hit {
-                        hits += 1;
-                    } else {
-                        misses += 1;
+                    if !hit && misses.is_none() {
+                        // CAST: `last - index <= n`, a `usize`.
+                        let rest = (last - index) as usize;
+                        misses = Some(rest - ahead.min(rest - 1));
                     }
                 }
                 Err(e) => {
@@ -166,6 +172,9 @@ impl FilePages {
                 }
             }
         }
+        let misses = misses.unwrap_or(0).min(pages.len());
+        // CAST: at most `ZC_SENDFILE_MAX / PAGE_SIZE + 1` pages.
+        let (hits, misses) = ((pages.len() - misses) as u32, misses as u32);
         counters.count_cache(u64::from(hits), u64::from(misses));
         let bvecs = Bvecs::new(&pages);
         let held = Gauge::new(counters, Kind::FilePages, pages.len());

@@ -1,8 +1,8 @@
 //! `zcopyctl`: drive and inspect the zcopy kernel module.
 
-mod abi;
-mod device;
 mod system;
+
+use zcopy::{abi, device};
 
 use std::path::Path;
 

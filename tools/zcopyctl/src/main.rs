@@ -1,5 +1,8 @@
 //! `zcopyctl`: drive and inspect the zcopy kernel module.
 
+mod bench;
+mod plot;
+mod stats;
 mod system;
 
 use zcopy::{abi, device};
@@ -87,6 +90,44 @@ enum Cmd {
         /// Show every page, not only the summary.
         #[arg(long)]
         all: bool,
+    },
+    /// Benchmark every way of sending, side by side: CPU per byte and
+    /// throughput per method, route and message size (needs the VM's
+    /// network, tools/harness/net.sh).
+    Bench {
+        /// The data file every method sends from (a multiple of the
+        /// largest size; on tmpfs, so the page cache holds it all).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Message sizes in bytes.
+        #[arg(long, value_delimiter = ',', default_values_t = default_sizes())]
+        sizes: Vec<usize>,
+        /// Methods (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<bench::Method>,
+        /// Routes (default: both).
+        #[arg(long, value_delimiter = ',')]
+        routes: Vec<bench::Route>,
+        /// Seconds per sample.
+        #[arg(long, default_value_t = 0.2)]
+        secs: f64,
+        /// A fixed number of sends per sample instead (a smoke test).
+        #[arg(long)]
+        sends: Option<u64>,
+        /// Repetitions of every sample (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Write the full report (every sample) here as JSON.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Plot a benchmark report (JSON) as SVG and PNG.
+    Plot {
+        /// The report `zcopyctl bench --out` wrote.
+        report: std::path::PathBuf,
+        /// The directory for cpu_per_byte.svg and cpu_per_byte.png.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Receive one TCP stream (or UDP datagrams until --count) and print
     /// the bytes received and their FNV-1a 64 hash.
@@ -611,7 +652,69 @@ fn file_page_flags(f: u32) -> String {
     }
 }
 
-fn enter_netns(name: &str) -> Result<()> {
+fn default_sizes() -> Vec<usize> {
+    (10..=20).map(|k| 1usize << k).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_bench(
+    json: bool,
+    file: std::path::PathBuf,
+    sizes: Vec<usize>,
+    methods: Vec<bench::Method>,
+    routes: Vec<bench::Route>,
+    secs: f64,
+    sends: Option<u64>,
+    reps: usize,
+    out: Option<&Path>,
+) -> Result<()> {
+    use std::io::IsTerminal;
+
+    anyhow::ensure!(!sizes.is_empty() && sizes.iter().all(|&s| s > 0), "--sizes");
+    anyhow::ensure!(reps > 0 && secs > 0.0, "--reps and --secs must be positive");
+    let opts = bench::Options {
+        file,
+        sizes,
+        methods: if methods.is_empty() {
+            bench::Method::ALL.to_vec()
+        } else {
+            methods
+        },
+        routes: if routes.is_empty() {
+            vec![bench::Route::UdpDummy, bench::Route::TcpVeth]
+        } else {
+            routes
+        },
+        secs,
+        sends,
+        reps,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = bench::run(&opts)?;
+    if let Some(out) = out {
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", bench::table(&report));
+    }
+    let bad: Vec<String> = report
+        .samples
+        .iter()
+        .filter(|s| s.verified == Some(false))
+        .map(|s| format!("{} {} {} B", s.route.name(), s.method.name(), s.size))
+        .collect();
+    anyhow::ensure!(
+        bad.is_empty(),
+        "the receiver's bytes differ: {}",
+        bad.join(", ")
+    );
+    Ok(())
+}
+
+pub(crate) fn enter_netns(name: &str) -> Result<()> {
     use std::os::fd::AsRawFd;
 
     let f = std::fs::File::open(format!("/run/netns/{name}"))
@@ -693,12 +796,84 @@ fn main() -> Result<()> {
             count,
             netns,
         } => sink(listen, udp, count, netns.as_deref()),
+        Cmd::Bench {
+            file,
+            sizes,
+            methods,
+            routes,
+            secs,
+            sends,
+            reps,
+            out,
+        } => run_bench(
+            cli.json,
+            file,
+            sizes,
+            methods,
+            routes,
+            secs,
+            sends,
+            reps,
+            out.as_deref(),
+        ),
+        Cmd::Plot { report, out } => {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("reading {}", report.display()))?;
+            let r: bench::Report = serde_json::from_str(&text)?;
+            std::fs::create_dir_all(&out)?;
+            plot::plot(&r, &out)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bench_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "zcopyctl",
+            "bench",
+            "--file",
+            "/x",
+            "--sizes",
+            "1024,4096",
+            "--methods",
+            "zcopy-send,msg-zerocopy",
+            "--reps",
+            "5",
+        ])
+        .unwrap();
+        match cli.cmd {
+            Cmd::Bench {
+                sizes,
+                methods,
+                reps,
+                routes,
+                ..
+            } => {
+                assert_eq!(sizes, vec![1024, 4096]);
+                assert_eq!(
+                    methods,
+                    vec![bench::Method::ZcopySend, bench::Method::MsgZerocopy]
+                );
+                assert_eq!(reps, 5);
+                assert!(routes.is_empty());
+            }
+            _ => panic!("not bench"),
+        }
+        assert!(
+            Cli::try_parse_from(["zcopyctl", "bench", "--file", "/x", "--methods", "x"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["zcopyctl", "bench"]).is_err());
+    }
+
+    #[test]
+    fn default_sizes_are_1k_to_1m() {
+        let s = default_sizes();
+        assert_eq!((s[0], *s.last().unwrap(), s.len()), (1024, 1 << 20, 11));
+    }
 
     #[test]
     fn chunks_cover_the_buffer_once() {

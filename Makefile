@@ -5,6 +5,9 @@
 #
 #   make run          boot the release kernel, load zcopy, show what it sees
 #   make test         every test, one verdict: "N passed, M failed"
+#   make bench        the benchmark: every method side by side, one VM boot;
+#                     report, table and plots in bench/ (BENCH='..' adds
+#                     zcopyctl bench arguments)
 #   make vm CMD='..'  run any command in the VM with zcopy loaded
 #                     (KERNEL=test for the debug kernel; default release)
 #   make module       build zcopy.ko against KERNEL (default test)
@@ -18,10 +21,10 @@ H := tools/harness
 KERNEL ?= test
 CMD ?= zcopyctl info
 
-.PHONY: help run test vm module kernel provision tools itest fmt clean
+.PHONY: help run test bench vm module kernel provision tools itest fmt clean
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 provision:
 	@$(H)/provision.sh
@@ -47,6 +50,14 @@ test:
 
 run: provision tools
 	@$(H)/vm.sh --kernel release -- $(H)/demo.sh
+
+bench: provision tools
+	@rm -rf bench && mkdir -p bench
+	@$(H)/vm.sh --kernel release --out $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/bench \
+		-- $(H)/bench.sh $(BENCH) | tee bench/table.txt
+	@cp $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/bench/bench.json bench/
+	@tools/target/release/zcopyctl plot bench/bench.json --out bench
+	@echo "bench/: bench.json (every sample), table.txt, cpu_per_byte.svg, cpu_per_byte.png"
 
 vm: provision tools itest
 	@$(H)/vm.sh --kernel $(if $(filter command line,$(origin KERNEL)),$(KERNEL),release) \

@@ -142,7 +142,18 @@ pub fn plot(r: &Report, dir: &Path) -> Result<()> {
     draw(SVGBackend::new(&svg, size).into_drawing_area(), r, &routes)?;
     let text = std::fs::read(&svg)?;
     let mut opt = resvg::usvg::Options::default();
-    opt.fontdb_mut().load_system_fonts();
+    {
+        let db = opt.fontdb_mut();
+        db.load_system_fonts();
+        // The SVG asks for "sans-serif"; fontdb maps it to Arial unless told.
+        let family = db
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(n, _)| n.clone()))
+            .find(|n| n == "DejaVu Sans" || n == "Liberation Sans");
+        if let Some(family) = family {
+            db.set_sans_serif_family(family);
+        }
+    }
     let tree = resvg::usvg::Tree::from_data(&text, &opt).context("parsing the SVG")?;
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.0, size.1).context("allocating the PNG")?;
     resvg::render(&tree, Default::default(), &mut pixmap.as_mut());

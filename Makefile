@@ -21,7 +21,7 @@ H := tools/harness
 KERNEL ?= test
 CMD ?= zcopyctl info
 
-.PHONY: help run test bench vm module kernel provision tools itest fmt clean
+.PHONY: help run test bench vm module kernel provision tools itest samples fmt clean
 
 help:
 	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
@@ -39,6 +39,13 @@ tools:
 	cargo build --release --quiet --manifest-path tools/Cargo.toml
 
 itest: tools/target/itest/zcopy_itest
+
+samples: tools/target/samples/zcopy_send
+	cargo build --release --quiet --manifest-path samples/rust/Cargo.toml --target-dir tools/target/samples
+
+tools/target/samples/zcopy_send: samples/zcopy_send.c include/uapi/linux/zcopy.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $@ $<
 
 ITEST_SRC := tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/sendfile.c
 tools/target/itest/zcopy_itest: $(ITEST_SRC) tools/itest/itest.h include/uapi/linux/zcopy.h
@@ -66,6 +73,7 @@ vm: provision tools itest
 fmt:
 	@$(H)/rustfmt.sh
 	cd tools && cargo fmt
+	cd samples/rust && cargo fmt
 
 clean:
 	rm -rf tools/target

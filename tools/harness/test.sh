@@ -37,6 +37,9 @@ cargo test --manifest-path tools/Cargo.toml --quiet >"$out/cargo-test.log" 2>&1 
 check "host: cargo clippy -D warnings" cargo clippy --quiet --manifest-path tools/Cargo.toml --all-targets -- -D warnings
 check "host: cargo fmt --check" sh -c "cd tools && cargo fmt --check"
 check "host: integration suite builds" make -s itest
+check "host: samples build (C and Rust)" make -s samples
+check "host: samples: cargo clippy -D warnings and fmt" sh -c \
+	"cargo clippy --quiet --manifest-path samples/rust/Cargo.toml --target-dir tools/target/samples -- -D warnings && cd samples/rust && cargo fmt --check"
 
 say "module: building against the test kernel (first time: ~10 min)"
 check "module: builds with CLIPPY=1 and no warnings" tools/harness/module.sh test

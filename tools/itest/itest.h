@@ -119,6 +119,8 @@ int test_send_kill_mid_stream_releases(void);
 int test_send_close_mid_stream_releases(void);
 int test_xmit_raw_frames(void);
 int test_xmit_bad_inputs(void);
+int test_samples_send(void);
+int test_bench_smoke(void);
 
 /* sendfile.c */
 int test_sendfile_setup(void);

@@ -948,3 +948,55 @@ int test_xmit_bad_inputs(void)
 	close(fd);
 	return 0;
 }
+
+/* ---- the samples and the benchmark's smoke run -------------------------- */
+
+/* Runs sample `path` against a receiver over veth; the receiver must get
+ * the sample's pattern: byte i = (i * 7 + (i >> 8)) & 0xff. */
+static int run_sample(const char *path, const char *args_fmt, int port)
+{
+	const size_t len = 300000;
+	unsigned char *want = malloc(len);
+	struct receiver rx;
+	struct result res;
+	char cmd[4096], args[128];
+	size_t i;
+	int rc;
+
+	CHECK(want, "malloc");
+	for (i = 0; i < len; i++)
+		want[i] = (unsigned char)(i * 7 + (i >> 8));
+	CHECK(access(path, X_OK) == 0, "%s is not built", path);
+	CHECK(start_receiver(&rx, SOCK_STREAM, VETH_RX, port, false, 0) == 0, "receiver");
+	snprintf(args, sizeof(args), args_fmt, VETH_RX, port);
+	snprintf(cmd, sizeof(cmd), "%s %s %zu", path, args, len);
+	rc = system(cmd);
+	CHECK(finish_receiver(&rx, &res) == 0, "receiver");
+	CHECK(rc == 0, "%s exited with %d", cmd, rc);
+	CHECK(res.bytes == len && res.hash == fnv(FNV0, want, len),
+	      "%s: receiver got %llu bytes, %s", path, (unsigned long long)res.bytes,
+	      res.hash == fnv(FNV0, want, len) ? "same" : "different");
+	free(want);
+	return 0;
+}
+
+int test_samples_send(void)
+{
+	const char *h = getenv("ZCOPY_HARNESS");
+	char c[4096], rust[4096];
+
+	CHECK(h, "ZCOPY_HARNESS is not set");
+	snprintf(c, sizeof(c), "%s/../target/samples/zcopy_send", h);
+	snprintf(rust, sizeof(rust), "%s/../target/samples/release/zcopy-send", h);
+	if (run_sample(c, "%s %d", 8600) || run_sample(rust, "%s:%d", 8601))
+		return 1;
+	return 0;
+}
+
+/* Every method of the benchmark sends a few messages on every route, and
+ * where there is a receiver it must get exactly the bytes sent (zcopyctl
+ * fails otherwise). No timing is judged. */
+int test_bench_smoke(void)
+{
+	return harness("bench.sh --sends 6 --reps 1 --sizes 4096,65536,1048576 >/dev/null");
+}

@@ -905,6 +905,8 @@ static const struct {
 	{ "sendfile_pages_held_in_flight", test_sendfile_pages_held_in_flight },
 	{ "sendfile_truncate_during_stream", test_sendfile_truncate_during_stream },
 	{ "sendfile_kill_mid_stream_releases", test_sendfile_kill_mid_stream_releases },
+	{ "samples_send", test_samples_send },
+	{ "bench_smoke", test_bench_smoke },
 	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps },
 	{ "bad_register_inputs", test_bad_register_inputs },
 	{ "close_and_kill_release_everything", test_close_and_kill_release_everything },

@@ -28,8 +28,10 @@ where
     DB::ErrorType: 'static,
 {
     let pts: Vec<_> = r.points.iter().filter(|p| p.route == route).collect();
+    // x is log2 of the size, so the ticks fall on powers of two.
     let (xmin, xmax) = pts.iter().fold((f64::MAX, 0f64), |(a, b), p| {
-        (a.min(p.size as f64), b.max(p.size as f64))
+        let x = (p.size as f64).log2();
+        (a.min(x), b.max(x))
     });
     let (ymin, ymax) = pts.iter().fold((f64::MAX, 0f64), |(a, b), p| {
         (a.min(p.cpu_ns_per_byte), b.max(p.cpu_ns_per_byte))
@@ -48,15 +50,16 @@ where
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (xmin * 0.8..xmax * 1.25).log_scale(),
+            xmin - 0.3..xmax + 0.3,
             (ymin.max(1e-4) * 0.7..ymax * 1.4).log_scale(),
         )
         .map_err(e)?;
     c.configure_mesh()
         .x_desc("message size, bytes")
         .y_desc("ns of sender CPU per byte")
+        .x_labels((xmax - xmin) as usize + 1)
         .x_label_formatter(&|v| {
-            let v = *v as usize;
+            let v = 2f64.powf(v.round()) as usize;
             if v >= 1 << 20 {
                 format!("{}M", v >> 20)
             } else if v >= 1024 {
@@ -71,7 +74,7 @@ where
         let line: Vec<(f64, f64)> = pts
             .iter()
             .filter(|p| p.method == m)
-            .map(|p| (p.size as f64, p.cpu_ns_per_byte))
+            .map(|p| ((p.size as f64).log2(), p.cpu_ns_per_byte))
             .collect();
         if line.is_empty() {
             continue;
@@ -88,7 +91,8 @@ where
             .iter()
             .find(|b| b.method == m && b.route == route)
             .and_then(|b| b.measured)
-            .filter(|&n| n > xmin * 0.8 && n < xmax * 1.25)
+            .map(f64::log2)
+            .filter(|&n| n > xmin - 0.3 && n < xmax + 0.3)
         {
             // The break-even size: a dashed vertical mark in the method's
             // colour.
@@ -107,7 +111,7 @@ where
     c.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .draw()
         .map_err(e)?;
     Ok(())

@@ -28,8 +28,13 @@ enum Cmd {
     /// The module's ABI version and features, and the IOMMUs and network
     /// interfaces it can use.
     Info,
+    /// The running module's ABI version and features.
+    Version,
+    /// The module's counters (and those of a fresh file description).
+    Stat,
     /// Register a fresh buffer, show what zcopy holds for it page by page,
     /// unregister it and show that everything was given back.
+    #[command(alias = "register")]
     Region {
         /// Buffer size in bytes.
         #[arg(long, default_value_t = 64 * 1024)]
@@ -162,6 +167,64 @@ fn feature_names(bits: u64) -> Vec<&'static str> {
         .filter(|(b, _)| bits & b != 0)
         .map(|&(_, n)| n)
         .collect()
+}
+
+fn version(json: bool) -> Result<()> {
+    let v = device::Device::open()?.version()?;
+    let features = feature_names(v.features);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "abi_version": v.abi_version, "features": features })
+        );
+    } else {
+        println!(
+            "zcopy ABI {} (zcopyctl built for {}), features: {}",
+            v.abi_version,
+            abi::ZC_ABI_VERSION,
+            features.join(" ")
+        );
+    }
+    anyhow::ensure!(
+        v.abi_version == abi::ZC_ABI_VERSION,
+        "the module speaks ABI {}, zcopyctl {}",
+        v.abi_version,
+        abi::ZC_ABI_VERSION
+    );
+    Ok(())
+}
+
+fn stat(json: bool) -> Result<()> {
+    let st = device::Device::open()?.stats()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    let m = &st.module;
+    println!(
+        "regions {} (ever {}), pages pinned {} (ever {}), mapped {} (ever {}), cap {}",
+        m.regions,
+        m.regions_total,
+        m.pinned_pages,
+        m.pinned_total,
+        m.mapped_pages,
+        m.mapped_total,
+        st.max_pinned_pages
+    );
+    println!(
+        "sends {}, completions {} ({} outstanding), bytes by reference {}, copied {} ({} records copied)",
+        m.sends,
+        m.completions,
+        m.sends.saturating_sub(m.completions),
+        m.bytes_zerocopy,
+        m.bytes_copied,
+        m.completions_copied
+    );
+    println!(
+        "page cache: {} hits, {} misses, {} pages held by sends",
+        m.cache_hits, m.cache_misses, m.file_pages_held
+    );
+    Ok(())
 }
 
 fn info(json: bool) -> Result<()> {
@@ -764,6 +827,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Info => info(cli.json),
+        Cmd::Version => version(cli.json),
+        Cmd::Stat => stat(cli.json),
         Cmd::Region {
             size,
             dev,
@@ -867,6 +932,14 @@ mod tests {
             Cli::try_parse_from(["zcopyctl", "bench", "--file", "/x", "--methods", "x"]).is_err()
         );
         assert!(Cli::try_parse_from(["zcopyctl", "bench"]).is_err());
+    }
+
+    #[test]
+    fn register_is_an_alias_of_region() {
+        let cli = Cli::try_parse_from(["zcopyctl", "register", "--size", "4096"]).unwrap();
+        assert!(matches!(cli.cmd, Cmd::Region { size: 4096, .. }));
+        let cli = Cli::try_parse_from(["zcopyctl", "--json", "stat"]).unwrap();
+        assert!(cli.json && matches!(cli.cmd, Cmd::Stat));
     }
 
     #[test]

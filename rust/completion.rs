@@ -80,6 +80,8 @@ struct Ring {
     reserved: usize,
     /// Records taken out by readers and not yet copied to user space.
     reading: usize,
+    /// Readers asleep waiting for a record (wake-ups cost only then).
+    waiters: usize,
     eventfd: Option<EventFd>,
 }
 
@@ -113,6 +115,7 @@ impl Completions {
                     len: 0,
                     reserved: 0,
                     reading: 0,
+                    waiters: 0,
                     eventfd: None,
                 }),
                 ready <- new_condvar!(),
@@ -171,7 +174,10 @@ impl Completions {
             if nowait {
                 return Err(EAGAIN);
             }
-            if self.ready.wait_interruptible(&mut ring) {
+            ring.waiters += 1;
+            let interrupted = self.ready.wait_interruptible(&mut ring);
+            ring.waiters -= 1;
+            if interrupted {
                 return Err(ERESTARTSYS);
             }
         }
@@ -233,10 +239,13 @@ impl Slot {
         if let Some(e) = &ring.eventfd {
             e.signal();
         }
+        let wake = ring.waiters > 0;
         drop(ring);
         // INVARIANT: `reserved` no longer counts this slot.
         self.posted = true;
-        self.sink.ready.notify_all();
+        if wake {
+            self.sink.ready.notify_all();
+        }
     }
 }
 

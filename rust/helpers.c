@@ -331,9 +331,25 @@ static int zc_sg_from_iter(struct sk_buff *skb, struct iov_iter *from,
 	return ret;
 }
 
-struct socket *zc_sock_from_file(struct file *file)
+unsigned long zc_sock_fdget(int fd, struct socket **sock)
 {
-	return sock_from_file(file);
+	struct fd f = fdget(fd);
+	int err;
+
+	if (fd_empty(f))
+		return -EBADF;
+	*sock = sock_from_file(fd_file(f));
+	err = *sock ? zc_sock_check(*sock) : -ENOTSOCK;
+	if (err) {
+		fdput(f);
+		return err;
+	}
+	return f.word;
+}
+
+void zc_fdput(unsigned long word)
+{
+	fdput((struct fd){ .word = word });
 }
 
 int zc_sock_check(struct socket *sock)

@@ -115,12 +115,16 @@ bool zc_ubuf_put(struct ubuf_info *uarg);
 void zcopy_ubuf_event(struct ubuf_info *uarg, bool skb, bool success);
 void zcopy_ubuf_done(struct ubuf_info *uarg);
 
-/*
- * The socket behind a file, or NULL; and whether it is a TCP or UDP
- * socket of the IPv4/IPv6 families (-EOPNOTSUPP otherwise).
- */
-struct socket *zc_sock_from_file(struct file *file);
+/* Whether a socket is TCP or UDP over IPv4/IPv6 (-EOPNOTSUPP otherwise). */
 int zc_sock_check(struct socket *sock);
+/*
+ * fdget() of a TCP or UDP socket: its struct fd word, to give to
+ * zc_fdput() exactly once, with *sock set; or -EBADF, -ENOTSOCK,
+ * -EOPNOTSUPP (IS_ERR_VALUE). fdget takes no reference when the file
+ * table is not shared, which a send needs only for the call.
+ */
+unsigned long zc_sock_fdget(int fd, struct socket **sock);
+void zc_fdput(unsigned long word);
 
 /*
  * sock_sendmsg() of bytes [skip, skip + len) of the pages in bv[0..nr),

@@ -45,12 +45,10 @@ use crate::{
 use kernel::{
     bindings,
     error::to_result,
-    fs::LocalFile,
     impl_has_work, new_work,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
-        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
@@ -316,9 +314,15 @@ unsafe extern "C" fn zcopy_ubuf_done(ubuf: *mut bindings::ubuf_info) {
 /// The flags of `ZC_IOC_SEND` that mean something.
 const SEND_FLAGS: u32 = abi::ZC_SEND_NONBLOCK | abi::ZC_SEND_MORE;
 
-/// A socket, held through its file.
+/// A socket, held for the duration of one call through its file
+/// descriptor (`fdget`: no reference unless the file table is shared).
+///
+/// # Invariants
+///
+/// `word` is a `struct fd` from `zc_sock_fdget`, put exactly once, in
+/// `Drop`; `sock` is its TCP or UDP socket.
 struct Socket {
-    _file: ARef<LocalFile>,
+    word: c_ulong,
     sock: *mut bindings::socket,
 }
 
@@ -326,16 +330,27 @@ impl Socket {
     /// The TCP or UDP socket open as `fd`: `EBADF`, `ENOTSOCK` for other
     /// files, `EOPNOTSUPP` for other sockets.
     fn get(fd: i32) -> Result<Self> {
-        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
-        let file = LocalFile::fget(fd)?;
-        // SAFETY: `file` is a valid, referenced file.
-        let sock = unsafe { helpers::zc_sock_from_file(file.as_ptr()) };
-        if sock.is_null() {
-            return Err(ENOTSOCK);
+        if fd < 0 {
+            return Err(EBADF);
         }
-        // SAFETY: The socket lives as long as its file, which we hold.
-        to_result(unsafe { helpers::zc_sock_check(sock) })?;
-        Ok(Self { _file: file, sock })
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: Process context; `sock` is a valid out-pointer.
+        let word = unsafe { helpers::zc_sock_fdget(fd, &mut sock) };
+        // CAST: errors are small negative values, as `IS_ERR_VALUE` tests.
+        let signed = word as c_long;
+        if (-(bindings::MAX_ERRNO as c_long)..0).contains(&signed) {
+            // CAST: just checked to be a negative errno.
+            return Err(Error::from_errno(signed as i32));
+        }
+        // INVARIANT: a `struct fd` holding a TCP or UDP socket.
+        Ok(Self { word, sock })
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: Put once, as the invariant says.
+        unsafe { helpers::zc_fdput(self.word) };
     }
 }
 

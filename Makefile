@@ -3,7 +3,8 @@
 # zcopy's entry points. Kbuild (not this file) describes the module to the
 # kernel's build system.
 #
-#   make run          boot the release kernel, load zcopy, show what it sees
+#   make run          boot the release kernel, load zcopy, send a buffer and a
+#                     file zero-copy over the wire and show what happened
 #   make test         every test, one verdict: "N passed, M failed"
 #   make bench        the benchmark: every method side by side, one VM boot;
 #                     report, table and plots in bench/ (BENCH='..' adds
@@ -13,7 +14,8 @@
 #   make module       build zcopy.ko against KERNEL (default test)
 #   make kernel       build (or find in the cache) the KERNEL kernel
 #   make provision    install what is missing; prints the versions in use
-#   make fmt          format the module and tools/
+#   make samples      build the C and Rust samples (samples/)
+#   make fmt          format the module, tools/ and the Rust sample
 #
 # Everything built lives in $(ZCOPY_CACHE) (default ~/.cache/zcopy).
 
@@ -24,7 +26,7 @@ CMD ?= zcopyctl info
 .PHONY: help run test bench vm module kernel provision tools itest samples fmt clean
 
 help:
-	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 provision:
 	@$(H)/provision.sh

@@ -228,11 +228,6 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Which queue the slot is in (sends of one queue may be chained).
-    pub(crate) fn queue_id(&self) -> usize {
-        core::ptr::from_ref::<Completions>(&self.sink) as usize
-    }
-
     /// Turns the slot into `rec`, wakes readers and signals the eventfd.
     pub(crate) fn post(mut self, rec: abi::zc_completion) {
         let mut ring = self.sink.ring.lock();

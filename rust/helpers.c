@@ -248,59 +248,19 @@ void zc_bvecs_free(struct bio_vec *bv)
  * context the last user of an skb runs in. success is false when the stack
  * had to copy the fragments (skb_copy_ubufs: local delivery, a device
  * without scatter-gather).
- *
- * A send linked behind another (zc_link_skb) holds a reference on the
- * head of its chain; when its own count drops to zero it drops that one,
- * and the whole chain is finished when the head's does.
  */
 static void zc_ubuf_complete(struct sk_buff *skb, struct ubuf_info *uarg,
 			     bool success)
 {
-	struct ubuf_info *head;
-
 	/* Note the outcome before the reference goes, so the last one sees
 	 * every earlier outcome (refcount_dec_and_test orders them). */
 	zcopy_ubuf_event(uarg, skb != NULL, success);
-	if (!refcount_dec_and_test(&uarg->refcnt))
-		return;
-	head = zcopy_ubuf_head(uarg);
-	if (head != uarg) {
-		zc_ubuf_complete(NULL, head, true);
-		return;
-	}
-	zcopy_ubuf_done(uarg);
-}
-
-static const struct ubuf_info_ops zc_ubuf_ops;
-
-/*
- * TCP appends a send's fragments to the tail sk_buff, which may carry the
- * previous send's ubuf_info. An skb has one, so the new send joins the
- * previous one's chain (as io_uring links its notifications), and small
- * sends keep coalescing into full segments. Sends of different contexts,
- * or of other zero-copy users, do not mix: -EEXIST, a new segment.
- */
-static int zc_link_skb(struct sk_buff *skb, struct ubuf_info *uarg)
-{
-	struct ubuf_info *prev = skb_zcopy(skb);
-
-	if (!prev) {
-		net_zcopy_get(uarg);
-		skb_zcopy_init(skb, uarg);
-		return 0;
-	}
-	if (prev == uarg)
-		return 0;
-	if (prev->ops != &zc_ubuf_ops || !zcopy_ubuf_link(prev, uarg))
-		return -EEXIST;
-	/* The new send holds its chain's head until it is done itself. */
-	net_zcopy_get(zcopy_ubuf_head(uarg));
-	return 0;
+	if (refcount_dec_and_test(&uarg->refcnt))
+		zcopy_ubuf_done(uarg);
 }
 
 static const struct ubuf_info_ops zc_ubuf_ops = {
 	.complete = zc_ubuf_complete,
-	.link_skb = zc_link_skb,
 };
 
 void zc_ubuf_init(struct ubuf_info *uarg)
@@ -313,17 +273,9 @@ void zc_ubuf_init(struct ubuf_info *uarg)
 	refcount_set(&uarg->refcnt, 1);
 }
 
-struct ubuf_info *zc_ubuf_put(struct ubuf_info *uarg)
+bool zc_ubuf_put(struct ubuf_info *uarg)
 {
-	struct ubuf_info *head;
-
-	if (!refcount_dec_and_test(&uarg->refcnt))
-		return NULL;
-	head = zcopy_ubuf_head(uarg);
-	if (head == uarg)
-		return uarg;
-	/* A linked send: it holds its head; drop that too. */
-	return refcount_dec_and_test(&head->refcnt) ? head : NULL;
+	return refcount_dec_and_test(&uarg->refcnt);
 }
 
 /*

@@ -102,24 +102,18 @@ void zc_bvecs_free(struct bio_vec *bv);
 /*
  * Makes uarg, storage embedded in a send object, a zcopy ubuf_info with
  * one reference (the caller's). Its ops call zcopy_ubuf_event() for every
- * reference dropped and zcopy_ubuf_done() after the last of a chain's
- * head; link_skb chains a send behind the one whose skb TCP appends to.
+ * reference dropped and zcopy_ubuf_done() after the last.
  */
 void zc_ubuf_init(struct ubuf_info *uarg);
 /*
- * Drops the caller's reference. Returns the head of the send's chain if
- * that made it finish (the ops were not called: the caller finishes the
- * chain itself), else NULL.
+ * Drops the caller's reference; true if it was the last, in which case the
+ * ops were not called and the caller finishes the send itself.
  */
-struct ubuf_info *zc_ubuf_put(struct ubuf_info *uarg);
+bool zc_ubuf_put(struct ubuf_info *uarg);
 
 /* Implemented in Rust (send.rs); may run in softirq context. */
 void zcopy_ubuf_event(struct ubuf_info *uarg, bool skb, bool success);
 void zcopy_ubuf_done(struct ubuf_info *uarg);
-/* The head of uarg's chain (uarg itself when not linked). */
-struct ubuf_info *zcopy_ubuf_head(struct ubuf_info *uarg);
-/* Links uarg behind prev's chain; false if they may not be linked. */
-bool zcopy_ubuf_link(struct ubuf_info *prev, struct ubuf_info *uarg);
 
 /* Whether a socket is TCP or UDP over IPv4/IPv6 (-EOPNOTSUPP otherwise). */
 int zc_sock_check(struct socket *sock);

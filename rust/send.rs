@@ -22,13 +22,6 @@
 //! 2. its completion record is posted (unless the send failed);
 //! 3. the rest is freed, the module reference last.
 //!
-//! TCP appends small sends to the tail `sk_buff`, which carries one
-//! `ubuf_info` only: a send whose fragments join the previous send's
-//! `sk_buff` is linked behind it (`link_skb`, as io_uring links its
-//! notifications) and holds a reference on the chain's head until it is
-//! done itself; the head then finishes the whole chain, each send with its
-//! own record.
-//!
 //! So when user space reads a record, the region no longer counts the send
 //! (`ZC_IOC_UNREGISTER` will not say `EBUSY` because of it), and the
 //! module cannot be unloaded while any `ubuf_info` of it is in the stack.
@@ -155,15 +148,6 @@ pub(crate) struct SendOp {
     copied: Atomic<u32>,
     hold: Option<Hold>,
     slot: Option<Slot>,
-    /// The completion queue the slot is in (fixed at start).
-    queue: usize,
-    /// The `ubuf_info` of the head of this send's chain, 0 if this send is
-    /// not linked behind another. Set once, by `zcopy_ubuf_link`, while
-    /// the sender still holds its reference.
-    head: Atomic<usize>,
-    /// The next send of the chain (a list hanging off the head), 0 at the
-    /// end. Changed only by `zcopy_ubuf_link`, under the socket's lock.
-    next: Atomic<usize>,
     counters: Arc<Counters>,
     // Last: dropped after everything else of the send.
     _module: ModuleRef,
@@ -183,43 +167,16 @@ unsafe impl Sync for SendOp {}
 impl WorkItem for SendOp {
     type Pointer = Pin<KBox<SendOp>>;
 
-    /// Finishes a chain: its head (`this`), then every send linked behind
-    /// it. Each has dropped its last reference: the head's was the chain's
-    /// last, and each linked send held one on the head until it was done.
     fn run(mut this: Pin<KBox<SendOp>>) {
-        let head = (this.copied.load(Relaxed) != 0, this.used.load(Relaxed) != 0);
-        let mut next = this.next.load(Relaxed);
-        this.as_mut().finish((false, false));
-        while next != 0 {
-            // SAFETY: A linked send is freed only here, by its chain's
-            // head, after its last reference is gone.
-            let mut send = unsafe { SendOp::from_last_ref(next as *mut bindings::ubuf_info) };
-            next = send.next.load(Relaxed);
-            // Its bytes may have travelled in sk_buffs that carried the
-            // head's ubuf_info: what they saw counts for it too.
-            send.as_mut().finish(head);
-            drop(send);
-        }
-        // The head last, its module reference last of all.
-        drop(this);
-    }
-}
-
-impl SendOp {
-    /// Lets go of the send's pages (this may tear a region down), then
-    /// posts its record. `seen`: what the chain's head saw (copied, used).
-    fn finish(self: Pin<&mut Self>, seen: (bool, bool)) {
-        let bytes = self.accepted.load(Relaxed);
+        let bytes = this.accepted.load(Relaxed);
         // As io_uring's notifications: copied if any release said so, or
         // if no `sk_buff` ever carried the fragments (the stack copied
         // into its own buffers before building any).
-        let copied = seen.0 || self.copied.load(Relaxed) != 0;
-        let used = seen.1 || self.used.load(Relaxed) != 0;
-        let copied = copied || !used;
-        let p = self.project();
-        // 1. Let go of the pages first.
+        let copied = this.copied.load(Relaxed) != 0 || this.used.load(Relaxed) == 0;
+        let p = this.as_mut().project();
+        // 1. Let go of the pages first (this may tear a region down).
         drop(p.hold.take());
-        // 2. Then tell user space (a failed send gives its slot back).
+        // 2. Then tell user space.
         if let Some(slot) = p.slot.take() {
             if bytes > 0 {
                 p.counters.count_completion(bytes, copied);
@@ -231,8 +188,11 @@ impl SendOp {
                 });
             }
         }
+        // 3. The rest, the module reference last.
     }
+}
 
+impl SendOp {
     /// Allocates a send and initialises its `ubuf_info`, returning it with
     /// the one reference the caller now holds.
     fn start(
@@ -250,10 +210,7 @@ impl SendOp {
                 used: Atomic::new(0),
                 copied: Atomic::new(0),
                 hold: Some(hold),
-                queue: slot.queue_id(),
                 slot: Some(slot),
-                head: Atomic::new(0),
-                next: Atomic::new(0),
                 counters: counters.clone(),
                 _module: ModuleRef::get(),
             }),
@@ -314,10 +271,9 @@ impl SendOp {
         send.accepted.store(accepted, Relaxed);
         // SAFETY: Drops the caller's reference; its release ordering
         // publishes `accepted` to whoever drops the last one.
-        let head = unsafe { helpers::zc_ubuf_put(ubuf) };
-        if !head.is_null() {
-            // SAFETY: The chain's last reference is gone.
-            let send = unsafe { SendOp::from_last_ref(head) };
+        if unsafe { helpers::zc_ubuf_put(ubuf) } {
+            // SAFETY: That was the last reference.
+            let send = unsafe { SendOp::from_last_ref(ubuf) };
             <SendOp as WorkItem>::run(send);
         }
     }
@@ -339,55 +295,12 @@ unsafe extern "C" fn zcopy_ubuf_event(ubuf: *mut bindings::ubuf_info, skb: bool,
     }
 }
 
-/// The head of `ubuf`'s chain: itself unless linked behind another send.
-///
-/// # Safety
-///
-/// `ubuf` is a live send's, as for `zcopy_ubuf_event`.
-#[no_mangle]
-unsafe extern "C" fn zcopy_ubuf_head(ubuf: *mut bindings::ubuf_info) -> *mut bindings::ubuf_info {
-    // SAFETY: The caller holds, or is dropping, a reference on it.
-    let head = unsafe { SendOp::from_ubuf(ubuf) }.head.load(Relaxed);
-    if head == 0 {
-        ubuf
-    } else {
-        head as *mut bindings::ubuf_info
-    }
-}
-
-/// Links send `ubuf` behind the chain of `prev`, whose `sk_buff` TCP is
-/// appending `ubuf`'s fragments to. Only sends of one completion queue,
-/// and only a send not linked yet and with nothing linked behind it.
-///
-/// # Safety
-///
-/// Called by `zc_link_skb` only, under the socket's lock: `prev` is held by
-/// the `sk_buff`, `ubuf` by its sender, so both sends and `prev`'s head
-/// are alive.
-#[no_mangle]
-unsafe extern "C" fn zcopy_ubuf_link(
-    prev: *mut bindings::ubuf_info,
-    ubuf: *mut bindings::ubuf_info,
-) -> bool {
-    // SAFETY: As the caller promises.
-    let (head_ubuf, new) = unsafe { (zcopy_ubuf_head(prev), SendOp::from_ubuf(ubuf)) };
-    // SAFETY: A linked `prev` holds a reference on its head.
-    let head = unsafe { SendOp::from_ubuf(head_ubuf) };
-    if new.head.load(Relaxed) != 0 || new.next.load(Relaxed) != 0 || new.queue != head.queue {
-        return false;
-    }
-    new.head.store(head_ubuf as usize, Relaxed);
-    new.next.store(head.next.load(Relaxed), Relaxed);
-    head.next.store(ubuf as usize, Relaxed);
-    true
-}
-
 /// The last reference on a send's `ubuf_info` is gone; any context.
 ///
 /// # Safety
 ///
-/// Called by `zc_ubuf_complete` only, once per chain head, after the
-/// chain's last reference was dropped.
+/// Called by `zc_ubuf_complete` only, once per `ubuf`, after the last
+/// reference was dropped.
 #[no_mangle]
 unsafe extern "C" fn zcopy_ubuf_done(ubuf: *mut bindings::ubuf_info) {
     // SAFETY: The last reference is gone, as the caller promises.

@@ -39,7 +39,10 @@ use crate::{
         FilePages,
         FileRef, //
     },
-    region::InFlight,
+    region::{
+        ByteRange,
+        InFlight, //
+    },
     stats::Counters, //
 };
 use kernel::{
@@ -367,9 +370,31 @@ pub(crate) fn send(
     let sock = Socket::get(a.fd)?;
     let inflight = hold(a.region)?;
     let range = inflight.region().range(a.offset, a.len)?;
-    let ubuf = SendOp::start(a.tag, Hold::Region(inflight), slot()?, counters)?;
+    send_through(
+        sock,
+        range,
+        Hold::Region(inflight),
+        slot()?,
+        a.tag,
+        a.flags,
+        counters,
+    )
+}
+
+/// Sends `range` through `sock` as one send that keeps `hold` (the pages
+/// under `range`) until its completion; returns the bytes accepted.
+fn send_through(
+    sock: Socket,
+    range: ByteRange,
+    hold: Hold,
+    slot: Slot,
+    tag: u64,
+    flags: u32,
+    counters: &Arc<Counters>,
+) -> Result<u64> {
+    let ubuf = SendOp::start(tag, hold, slot, counters)?;
     // SAFETY: The socket is held; `ubuf` is ours; the pages of `range` are
-    // pinned by the region the send holds, and its bio_vecs live as long.
+    // kept by the send's hold, and their bio_vecs live as long.
     let ret = unsafe {
         helpers::zc_sock_send(
             sock.sock,
@@ -378,8 +403,8 @@ pub(crate) fn send(
             range.nr,
             range.skip,
             range.len,
-            a.flags & abi::ZC_SEND_NONBLOCK != 0,
-            a.flags & abi::ZC_SEND_MORE != 0,
+            flags & abi::ZC_SEND_NONBLOCK != 0,
+            flags & abi::ZC_SEND_MORE != 0,
         )
     };
     // CAST: a non-negative `int` fits in `u64`.
@@ -439,34 +464,23 @@ pub(crate) fn sendfile(
     let slot = slot()?;
     let got = FilePages::gather(&file, a.offset, end, counters)?;
     // CAST: both are below `ZC_SENDFILE_MAX` + a page, far below `usize::MAX`.
-    let (skip, len) = (
-        (a.offset % PAGE_SIZE as u64) as usize,
-        (end - a.offset) as usize,
-    );
-    let (bvecs, nr) = (got.pages.bvecs().as_ptr(), got.pages.bvecs().len());
-    let ubuf = SendOp::start(a.tag, Hold::File(got.pages), slot, counters)?;
-    // SAFETY: The socket is held; `ubuf` is ours; the pages are referenced
-    // by the send, and their bio_vecs live as long.
-    let ret = unsafe {
-        helpers::zc_sock_send(
-            sock.sock,
-            ubuf,
-            bvecs,
-            nr,
-            skip,
-            len,
-            a.flags & abi::ZC_SEND_NONBLOCK != 0,
-            a.flags & abi::ZC_SEND_MORE != 0,
-        )
+    let range = ByteRange {
+        bvecs: got.pages.bvecs().as_ptr(),
+        nr: got.pages.bvecs().len(),
+        skip: (a.offset % PAGE_SIZE as u64) as usize,
+        len: (end - a.offset) as usize,
     };
-    // CAST: a non-negative `int` fits in `u64`.
-    let accepted = if ret > 0 { ret as u64 } else { 0 };
-    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
-    unsafe { SendOp::release(ubuf, accepted) };
-    drop(sock);
-    to_result(ret.min(0))?;
+    let sent = send_through(
+        sock,
+        range,
+        Hold::File(got.pages),
+        slot,
+        a.tag,
+        a.flags,
+        counters,
+    )?;
     Ok(SendfileResult {
-        sent: accepted,
+        sent,
         cached: got.hits,
         read: got.misses,
     })

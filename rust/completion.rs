@@ -4,13 +4,26 @@
 //!
 //! Each context has one [`Completions`] queue, shared (`Arc`) with the
 //! sends it started, so records of sends still in flight when the file is
-//! closed have somewhere to go (and are dropped with the queue).
+//! closed have somewhere to go (and are dropped with the queue). The queue
+//! also keeps the send objects of finished sends for reuse, so a send
+//! allocates nothing once a context has warmed up.
 //!
 //! The queue is bounded without ever dropping a record: a send first
-//! reserves a [`Slot`], and `ZC_IOC_SEND` fails with `ENOBUFS` when
-//! reserved slots plus unread records reach `ZC_COMPLETION_SLOTS`. A slot
-//! turns into exactly one record, or is given back if the send fails, so
-//! every accepted send yields one record and the ring never overflows.
+//! reserves room ([`Completions::reserve`]), and `ZC_IOC_SEND` fails with
+//! `ENOBUFS` when reservations plus unread records reach
+//! `ZC_COMPLETION_SLOTS`. A reservation ends in exactly one
+//! [`Completions::finish`]: with a record, or giving the room back if the
+//! send failed; so every accepted send yields one record and the ring never
+//! overflows. Send objects are at most as many as reservations once were at
+//! a time, so the list that keeps them for reuse (allocated with room for
+//! `ZC_COMPLETION_SLOTS`) never grows.
+//!
+//! Records are posted where the stack lets go of a send, which may be
+//! softirq or hardirq context: the ring is under an interrupt-disabling
+//! spinlock, and [`Completions::finish`] does everything under it, waking
+//! readers and signalling the eventfd included, so that nothing touches the
+//! queue after its lock is released (the context may be closed and the
+//! queue freed at that very moment).
 //!
 //! A reader takes records out under the lock and copies them to user space
 //! without it (a fault there may sleep for long); records it could not
@@ -18,16 +31,19 @@
 //! (`reading`), so putting them back always fits, and no other reader can
 //! see them twice.
 
-use crate::abi;
+use crate::{
+    abi,
+    helpers, //
+};
 use kernel::{
     bindings,
     error::from_err_ptr,
-    new_condvar, new_mutex,
+    new_condvar, new_spinlock_irq,
     prelude::*,
     sync::{
         Arc,
         CondVar,
-        Mutex, //
+        SpinLockIrq, //
     },
 };
 
@@ -55,6 +71,7 @@ impl EventFd {
         Ok(Self { ptr })
     }
 
+    /// Any context (`eventfd_signal_mask` takes an irq-safe lock).
     fn signal(&self) {
         // SAFETY: The context is referenced (type invariant).
         unsafe { bindings::eventfd_signal_mask(self.ptr, 0) };
@@ -68,48 +85,81 @@ impl Drop for EventFd {
     }
 }
 
+/// A reference on this module, held by every queue: its sends' `ubuf_info`
+/// operations and work items are code of this module, and a queue lives
+/// until the last of its sends is done.
+///
+/// A queue is dropped in process context only: by the file's release
+/// (which holds the module itself), or on the module's workqueue, which
+/// module exit drains.
+struct ModuleRef(());
+
+impl ModuleRef {
+    fn get() -> Self {
+        // SAFETY: Called when a context is opened (an open file holds the
+        // module already) or in a KUnit test of the loading module.
+        unsafe { helpers::zc_module_get() };
+        Self(())
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: Drops the reference taken in `get`.
+        unsafe { helpers::zc_module_put() };
+    }
+}
+
 /// Most records one `read` takes out at a time.
 const READ_BATCH: usize = 64;
 
-/// The ring of unread records and the count of reserved slots.
-struct Ring {
+/// The ring of unread records, the count of reservations and the send
+/// objects kept for reuse.
+struct Ring<T> {
     records: KVec<abi::zc_completion>,
     head: usize,
     len: usize,
-    /// Slots of sends that have not completed yet.
+    /// Reservations of sends that have not finished yet.
     reserved: usize,
     /// Records taken out by readers and not yet copied to user space.
     reading: usize,
     /// Readers asleep waiting for a record (wake-ups cost only then).
     waiters: usize,
     eventfd: Option<EventFd>,
+    /// Send objects kept for reuse; room for `SLOTS` allocated up front.
+    free: KVec<T>,
+    /// The context is gone: nothing more is kept for reuse.
+    closed: bool,
 }
 
-impl Ring {
+impl<T> Ring<T> {
     fn used(&self) -> usize {
         self.len + self.reserved + self.reading
     }
 }
 
-/// A context's completion queue.
+/// A context's completion queue, keeping send objects of type `T`.
 ///
 /// # Invariants
 ///
-/// `ring.records.len() == SLOTS`, `ring.used() <= SLOTS`.
+/// `ring.records.len() == SLOTS`, `ring.used() <= SLOTS`,
+/// `ring.free.capacity() >= SLOTS`.
 #[pin_data]
-pub(crate) struct Completions {
+pub(crate) struct Completions<T> {
     #[pin]
-    ring: Mutex<Ring>,
+    ring: SpinLockIrq<Ring<T>>,
     #[pin]
     ready: CondVar,
+    _module: ModuleRef,
 }
 
-impl Completions {
+impl<T> Completions<T> {
     pub(crate) fn new() -> Result<Arc<Self>> {
         let records = KVec::from_elem(abi::zc_completion::default(), SLOTS, GFP_KERNEL)?;
+        let free = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Self {
-                ring <- new_mutex!(Ring {
+                ring <- new_spinlock_irq!(Ring {
                     records,
                     head: 0,
                     len: 0,
@@ -117,25 +167,68 @@ impl Completions {
                     reading: 0,
                     waiters: 0,
                     eventfd: None,
+                    free,
+                    closed: false,
                 }),
                 ready <- new_condvar!(),
+                _module: ModuleRef::get(),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Reserves room for one record: `ENOBUFS` when the queue is full of
-    /// records and outstanding sends.
-    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Slot> {
+    /// Reserves room for one record and takes a send object kept for
+    /// reuse, if there is one: `ENOBUFS` when the queue is full of records
+    /// and outstanding sends. The reservation ends with [`Self::finish`] or
+    /// [`Self::unreserve`].
+    pub(crate) fn reserve(&self) -> Result<Option<T>> {
         let mut ring = self.ring.lock();
         if ring.used() >= SLOTS {
             return Err(ENOBUFS);
         }
         ring.reserved += 1;
-        Ok(Slot {
-            sink: self.clone(),
-            posted: false,
-        })
+        Ok(ring.free.pop())
+    }
+
+    /// Ends a reservation that has no send object to give back.
+    pub(crate) fn unreserve(&self) {
+        self.ring.lock().reserved -= 1;
+    }
+
+    /// Ends a reservation, in any context: posts `rec` (waking readers and
+    /// signalling the eventfd) or, if `None`, gives the room back; and
+    /// keeps `item` for reuse. Returns `item` if it is not kept (the
+    /// context is closed), for the caller to drop in process context.
+    ///
+    /// Nothing touches the queue once its lock is released.
+    pub(crate) fn finish(&self, rec: Option<abi::zc_completion>, item: T) -> Option<T> {
+        let mut ring = self.ring.lock();
+        ring.reserved -= 1;
+        if let Some(rec) = rec {
+            // The reservation was counted in `used()`, so the ring has room.
+            let tail = (ring.head + ring.len) % SLOTS;
+            ring.records[tail] = rec;
+            ring.len += 1;
+            if let Some(e) = &ring.eventfd {
+                e.signal();
+            }
+            if ring.waiters > 0 {
+                self.ready.notify_all();
+            }
+        }
+        if ring.closed {
+            return Some(item);
+        }
+        // Never more send objects than reservations at once: room enough.
+        ring.free.push_within_capacity(item).err().map(|e| e.0)
+    }
+
+    /// The context is gone: from now on send objects are not kept, and
+    /// those kept so far are returned (to be dropped outside the lock).
+    pub(crate) fn close(&self) -> KVec<T> {
+        let mut ring = self.ring.lock();
+        ring.closed = true;
+        core::mem::take(&mut ring.free)
     }
 
     /// Signals `fd` (an eventfd) for every record from now on; -1 stops.
@@ -217,49 +310,12 @@ impl Completions {
     }
 }
 
-/// Room for one record in a [`Completions`] queue, held by a send.
-///
-/// # Invariants
-///
-/// Unless `posted`, this slot is counted in `sink`'s `reserved`.
-pub(crate) struct Slot {
-    sink: Arc<Completions>,
-    posted: bool,
-}
-
-impl Slot {
-    /// Turns the slot into `rec`, wakes readers and signals the eventfd.
-    pub(crate) fn post(mut self, rec: abi::zc_completion) {
-        let mut ring = self.sink.ring.lock();
-        // The slot was counted in `used()`, so the ring has room.
-        let tail = (ring.head + ring.len) % SLOTS;
-        ring.records[tail] = rec;
-        ring.len += 1;
-        ring.reserved -= 1;
-        if let Some(e) = &ring.eventfd {
-            e.signal();
-        }
-        let wake = ring.waiters > 0;
-        drop(ring);
-        // INVARIANT: `reserved` no longer counts this slot.
-        self.posted = true;
-        if wake {
-            self.sink.ready.notify_all();
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if !self.posted {
-            self.sink.ring.lock().reserved -= 1;
-        }
-    }
-}
-
 #[kunit_tests(zcopy_completion)]
 mod tests {
     use super::*;
+
+    /// A queue whose send objects are plain numbers.
+    type Q = Completions<u32>;
 
     fn rec(tag: u64) -> abi::zc_completion {
         abi::zc_completion {
@@ -270,19 +326,27 @@ mod tests {
         }
     }
 
-    fn drain(c: &Completions, room: usize, tags: &mut KVec<u64>) -> Result<usize> {
+    /// A send that reserves and completes at once.
+    fn post(c: &Q, tag: u64) -> Result {
+        c.reserve()?;
+        // The queue is open: the object is kept.
+        assert!(c.finish(Some(rec(tag)), 0).is_none());
+        Ok(())
+    }
+
+    fn drain(c: &Q, room: usize, tags: &mut KVec<u64>) -> Result<usize> {
         c.read(true, room, |r| tags.push(r.tag, GFP_KERNEL).is_ok())
     }
 
     #[test]
     fn records_come_out_once_in_order() -> Result {
-        let c = Completions::new()?;
+        let c = Q::new()?;
         let size = size_of::<abi::zc_completion>();
         let mut tags = KVec::new();
         assert!(drain(&c, size, &mut tags) == Err(EAGAIN));
         assert!(drain(&c, size - 1, &mut tags) == Err(EINVAL));
         for t in 1..=3 {
-            c.reserve()?.post(rec(t));
+            post(&c, t)?;
         }
         // Room for two: two come out, the third stays.
         assert!(drain(&c, 2 * size + 5, &mut tags) == Ok(2 * size));
@@ -294,9 +358,9 @@ mod tests {
 
     #[test]
     fn records_that_cannot_be_written_stay_queued_in_order() -> Result {
-        let c = Completions::new()?;
+        let c = Q::new()?;
         for t in 1..=4 {
-            c.reserve()?.post(rec(t));
+            post(&c, t)?;
         }
         // The writer takes two, then faults: the other two stay, first.
         let mut tags = KVec::new();
@@ -310,37 +374,38 @@ mod tests {
         assert!(drain(&c, 4 * 24, &mut tags) == Ok(48));
         assert!(tags.as_slice() == [1, 2, 3, 4]);
         // All room is back: SLOTS reservations fit again.
-        let mut slots = KVec::new();
         for _ in 0..SLOTS {
-            slots.push(c.reserve()?, GFP_KERNEL)?;
+            c.reserve()?;
         }
         assert!(c.reserve().err() == Some(ENOBUFS));
         Ok(())
     }
 
     #[test]
-    fn full_queue_is_enobufs_and_dropped_slots_come_back() -> Result {
-        let c = Completions::new()?;
-        let mut slots = KVec::new();
+    fn full_queue_is_enobufs_and_ended_reservations_come_back() -> Result {
+        let c = Q::new()?;
         for _ in 0..SLOTS {
-            slots.push(c.reserve()?, GFP_KERNEL)?;
+            c.reserve()?;
         }
         assert!(c.reserve().err() == Some(ENOBUFS));
-        // A failed send gives its slot back...
-        drop(slots.pop());
-        let s = c.reserve()?;
+        // A failed send gives its room back...
+        c.unreserve();
+        c.reserve()?;
         assert!(c.reserve().err() == Some(ENOBUFS));
         // ...a posted one keeps it until the record is read.
-        s.post(rec(7));
+        assert!(c.finish(Some(rec(7)), 0).is_none());
         assert!(c.reserve().err() == Some(ENOBUFS));
         assert_eq!(c.pending(), 1);
         let mut tags = KVec::new();
         assert!(drain(&c, 64 * 24, &mut tags) == Ok(24));
-        drop(c.reserve()?);
+        c.reserve()?;
+        c.unreserve();
         // The ring wraps: post and read more than SLOTS records in total.
-        drop(slots);
+        for _ in 0..SLOTS - 1 {
+            c.unreserve();
+        }
         for t in 0..(SLOTS as u64 + 10) {
-            c.reserve()?.post(rec(t));
+            post(&c, t)?;
             let mut one = KVec::new();
             assert!(drain(&c, 24, &mut one) == Ok(24));
             assert!(one.as_slice() == [t]);
@@ -349,8 +414,31 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_kept_for_reuse_until_the_queue_closes() -> Result {
+        let c = Q::new()?;
+        // Nothing kept yet: the first sends bring their own objects.
+        assert!(c.reserve()?.is_none());
+        assert!(c.reserve()?.is_none());
+        assert!(c.finish(None, 1).is_none());
+        assert!(c.finish(Some(rec(2)), 2).is_none());
+        // Kept ones are handed out again, last in first out.
+        assert!(c.reserve()? == Some(2));
+        assert!(c.reserve()? == Some(1));
+        assert!(c.finish(None, 1).is_none());
+        // Closed: what was kept comes out, and nothing more is kept, but
+        // records still go in.
+        let kept = c.close();
+        assert!(kept.as_slice() == [1]);
+        assert!(c.finish(Some(rec(3)), 2) == Some(2));
+        assert_eq!(c.pending(), 2);
+        assert!(c.reserve()?.is_none());
+        c.unreserve();
+        Ok(())
+    }
+
+    #[test]
     fn bad_eventfd_is_refused() -> Result {
-        let c = Completions::new()?;
+        let c = Q::new()?;
         assert!(c.set_eventfd(-2).err() == Some(EBADF));
         // A KUnit thread has no files: any descriptor is closed.
         assert!(c.set_eventfd(0).err() == Some(EBADF));

@@ -13,14 +13,13 @@
 //! regions are torn down after it is released.
 
 use crate::{
-    abi,
-    completion::Completions,
-    helpers, ioctl,
+    abi, helpers, ioctl,
     region::{
         InFlight,
         Region, //
         RegisterArgs,
     },
+    send::Queue,
     stats::{
         self,
         Counters, //
@@ -58,8 +57,9 @@ pub(crate) struct Context {
     id: u64,
     /// This context's counters; regions and sends hold them too.
     counters: Arc<Counters>,
-    /// Completion records of this context's sends; sends hold it too.
-    completions: Arc<Completions>,
+    /// Completion records of this context's sends and the send objects
+    /// kept for reuse; sends hold it too.
+    completions: Arc<Queue>,
     #[pin]
     regions: Mutex<KVec<Arc<Region>>>,
 }
@@ -67,7 +67,7 @@ pub(crate) struct Context {
 impl Context {
     fn new() -> Result<Pin<KBox<Self>>> {
         let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
-        let completions = Completions::new()?;
+        let completions = Queue::new()?;
         let ctx = KBox::pin_init(
             try_pin_init!(Self {
                 id: stats::CONTEXTS_OPENED.fetch_add(1, Relaxed) + 1,
@@ -86,7 +86,7 @@ impl Context {
         &self.counters
     }
 
-    pub(crate) fn completions(&self) -> &Arc<Completions> {
+    pub(crate) fn completions(&self) -> &Arc<Queue> {
         &self.completions
     }
 
@@ -132,6 +132,9 @@ impl Context {
 #[pinned_drop]
 impl PinnedDrop for Context {
     fn drop(self: Pin<&mut Self>) {
+        // The send objects kept for reuse refer to the queue: let them go,
+        // so that the queue goes when its last send in flight does.
+        drop(self.completions.close());
         stats::OPEN_CONTEXTS.fetch_sub(1, Relaxed);
     }
 }

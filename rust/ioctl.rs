@@ -69,29 +69,19 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
         abi::ZC_IOC_SEND => {
             let (mut r, mut w) = user.reader_writer();
             let mut a: abi::zc_send = r.read()?;
-            a.sent = send::send(
-                &a,
-                |id| ctx.hold(id),
-                || ctx.completions().reserve(),
-                ctx.counters(),
-            )?;
+            a.sent = send::send(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
             // The send is on its way whether or not the caller can read
             // the count; its record says how many bytes it carried.
             w.write(&a)?;
         }
         abi::ZC_IOC_XMIT => {
             let a: abi::zc_xmit = user.reader().read()?;
-            send::xmit(
-                &a,
-                |id| ctx.hold(id),
-                || ctx.completions().reserve(),
-                ctx.counters(),
-            )?;
+            send::xmit(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
         }
         abi::ZC_IOC_SENDFILE => {
             let (mut r, mut w) = user.reader_writer();
             let mut a: abi::zc_sendfile = r.read()?;
-            let res = send::sendfile(&a, || ctx.completions().reserve(), ctx.counters())?;
+            let res = send::sendfile(&a, ctx.completions(), ctx.counters())?;
             a.sent = res.sent;
             a.pages_cached = res.cached;
             a.pages_read = res.read;

@@ -48,7 +48,7 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        Arc, Mutex,
+        Arc, Mutex, UniqueArc,
     },
 };
 
@@ -337,7 +337,25 @@ impl InFlight {
     pub(crate) fn region(&self) -> &Region {
         &self.0
     }
+
+    /// Lets go of the region in any context, even atomic: returns it as a
+    /// [`LastHold`] if this was its last reference, for the caller to drop
+    /// where it may sleep.
+    pub(crate) fn release(self) -> Option<LastHold> {
+        let this = core::mem::ManuallyDrop::new(self);
+        this.0.inflight.fetch_sub(1, Relaxed);
+        // SAFETY: `this` is never used or dropped again, so the `Arc` is
+        // moved out of it exactly once.
+        let region = unsafe { core::ptr::read(&this.0) };
+        Arc::into_unique_or_drop(region).map(LastHold)
+    }
 }
+
+/// The last reference to a region: dropping it tears the region down
+/// (unmaps, unpins), which sleeps.
+pub(crate) struct LastHold(
+    #[allow(dead_code, reason = "held for its Drop")] Pin<UniqueArc<Region>>,
+);
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -10,21 +10,26 @@
 //! the stack attaches to every `sk_buff` carrying its fragments: the stack
 //! takes a reference on it per `sk_buff` and drops it when that `sk_buff`'s
 //! fragments are released (sent and freed, or copied away), and the sender
-//! holds one more for the duration of the call. After the last reference
-//! (`zcopy_ubuf_done`, possibly in softirq context) the send is queued on
-//! the module's workqueue; if the sender's own reference is the last (the
-//! send failed, or the stack was done before the call returned), the send
-//! is finished in the ioctl. Either way, in process context and in this
-//! order:
+//! holds one more for the duration of the call. Whoever drops the last
+//! reference finishes the send ([`SendOp::complete`]), in this order:
 //!
-//! 1. its hold on the region ([`InFlight`]) is released — the region may
-//!    be torn down here (unmap, unpin), which sleeps;
-//! 2. its completion record is posted (unless the send failed);
-//! 3. the rest is freed, the module reference last.
+//! 1. its hold on the region ([`InFlight`]) is released;
+//! 2. its completion record is posted (unless the send failed), and the
+//!    object goes back to its context's queue for the next send.
 //!
-//! So when user space reads a record, the region no longer counts the send
-//! (`ZC_IOC_UNREGISTER` will not say `EBUSY` because of it), and the
-//! module cannot be unloaded while any `ubuf_info` of it is in the stack.
+//! That is done on the spot, in whatever context the stack is in (softirq,
+//! most often), except what may sleep: when the hold was the region's last
+//! reference (its context was closed, or it was unregistered, while the
+//! send was in flight) the region must be torn down (unmapped, unpinned),
+//! and page-cache pages are put; then the rest is done in process context
+//! on the module's workqueue, in the same order. So when user space reads a
+//! record, the region no longer counts the send (`ZC_IOC_UNREGISTER` will
+//! not say `EBUSY` because of it).
+//!
+//! A send allocates nothing and takes no module reference: send objects
+//! are kept by the context's [`Queue`] for reuse, and the queue, which
+//! every send object refers to, holds the module (see
+//! [`crate::completion`]).
 //!
 //! The fragments carry no page references of their own
 //! (`SKBFL_MANAGED_FRAG_REFS`): the region's pins keep the pages alive,
@@ -32,7 +37,7 @@
 
 use crate::{
     abi,
-    completion::Slot,
+    completion::Completions,
     helpers,
     netdev::NetdevRef,
     pagecache::{
@@ -41,7 +46,8 @@ use crate::{
     },
     region::{
         ByteRange,
-        InFlight, //
+        InFlight,
+        LastHold, //
     },
     stats::Counters, //
 };
@@ -70,7 +76,10 @@ use kernel::{
     },
 };
 
-/// The module's workqueue, where finished sends are torn down.
+/// A context's completion queue, which keeps its send objects for reuse.
+pub(crate) type Queue = Completions<Pin<KBox<SendOp>>>;
+
+/// The module's workqueue, where sends that must sleep are finished.
 ///
 /// # Invariants
 ///
@@ -95,47 +104,30 @@ impl Drop for SendQueue {
     fn drop(&mut self) {
         // Drains it: every send's teardown has finished when this returns.
         // SAFETY: Created in `create`; nothing is queued after module exit
-        // begins, since every send in flight holds a module reference.
+        // begins, since every send object holds a queue, which holds a
+        // module reference.
         unsafe { helpers::zc_wq_destroy() };
-    }
-}
-
-/// A reference on this module, for as long as a `ubuf_info` whose ops
-/// live in it may be used by the stack.
-struct ModuleRef(());
-
-impl ModuleRef {
-    fn get() -> Self {
-        // SAFETY: Called from an ioctl of an open file, which holds the
-        // module already.
-        unsafe { helpers::zc_module_get() };
-        Self(())
-    }
-}
-
-impl Drop for ModuleRef {
-    fn drop(&mut self) {
-        // SAFETY: Drops the reference taken in `get`.
-        unsafe { helpers::zc_module_put() };
     }
 }
 
 /// What a send keeps alive until the stack is done with its fragments.
 pub(crate) enum Hold {
     /// A registered region (pinned pages), counted busy.
-    Region(#[allow(dead_code, reason = "held for its Drop")] InFlight),
+    Region(InFlight),
     /// Page-cache pages, one folio reference each.
     File(#[allow(dead_code, reason = "held for its Drop")] FilePages),
 }
 
-/// One send, from the ioctl to its completion record.
+/// One send, from the ioctl to its completion record; then kept by its
+/// queue for the next send of the same context.
 ///
 /// # Invariants
 ///
-/// - `ubuf` is initialised by `zc_ubuf_init` before the send is handed to
-///   the stack, and the `SendOp` is freed only by the work item queued after
-///   its last reference was dropped.
-/// - `hold` is `Some` and `slot` is `Some` until `run` takes them.
+/// - While the stack may use it, `ubuf` was initialised by `zc_ubuf_init`
+///   and the `SendOp` is leaked from its box; the box is taken back only
+///   after the last reference on `ubuf` is gone.
+/// - A `SendOp` the stack uses holds a reservation in `queue`, ended by
+///   [`SendOp::complete`]; `finished` says it was ended.
 #[pin_data]
 pub(crate) struct SendOp {
     #[pin]
@@ -150,10 +142,13 @@ pub(crate) struct SendOp {
     /// The stack copied the fragments somewhere on the way.
     copied: Atomic<u32>,
     hold: Option<Hold>,
-    slot: Option<Slot>,
+    /// The region, when the hold was its last reference, to be torn down
+    /// in process context.
+    last: Option<LastHold>,
+    /// The reservation is ended; the object is only to be dropped.
+    finished: bool,
+    queue: Arc<Queue>,
     counters: Arc<Counters>,
-    // Last: dropped after everything else of the send.
-    _module: ModuleRef,
 }
 
 impl_has_work! {
@@ -170,81 +165,111 @@ unsafe impl Sync for SendOp {}
 impl WorkItem for SendOp {
     type Pointer = Pin<KBox<SendOp>>;
 
-    fn run(mut this: Pin<KBox<SendOp>>) {
-        let bytes = this.accepted.load(Relaxed);
-        // As io_uring's notifications: copied if any release said so, or
-        // if no `sk_buff` ever carried the fragments (the stack copied
-        // into its own buffers before building any).
-        let copied = this.copied.load(Relaxed) != 0 || this.used.load(Relaxed) == 0;
-        let p = this.as_mut().project();
-        // 1. Let go of the pages first (this may tear a region down).
-        drop(p.hold.take());
-        // 2. Then tell user space.
-        if let Some(slot) = p.slot.take() {
-            if bytes > 0 {
-                p.counters.count_completion(bytes, copied);
-                slot.post(abi::zc_completion {
-                    tag: *p.tag,
-                    bytes,
-                    status: 0,
-                    flags: if copied { abi::ZC_COMPLETION_COPIED } else { 0 },
-                });
-            }
+    fn run(this: Pin<KBox<SendOp>>) {
+        SendOp::complete(this, false);
+    }
+}
+
+/// Room for one record in a context's queue and the object to send with:
+/// the start of every send. Dropped unused, it gives both back.
+pub(crate) struct Reservation<'a> {
+    queue: &'a Arc<Queue>,
+    /// A send object the queue kept for reuse, if it had one.
+    op: Option<Pin<KBox<SendOp>>>,
+    started: bool,
+}
+
+impl<'a> Reservation<'a> {
+    /// `ENOBUFS` when the queue is full of records and sends in flight.
+    pub(crate) fn new(queue: &'a Arc<Queue>) -> Result<Self> {
+        let op = queue.reserve()?;
+        Ok(Self {
+            queue,
+            op,
+            started: false,
+        })
+    }
+
+    /// Readies the send object for the stack: tagged `tag`, keeping `hold`
+    /// until its completion. Returns its `ubuf_info`, with the one
+    /// reference the caller now holds (see [`SendOp::release`]).
+    fn start(
+        mut self,
+        counters: &Arc<Counters>,
+        tag: u64,
+        hold: Hold,
+    ) -> Result<*mut bindings::ubuf_info> {
+        let mut op = match self.op.take() {
+            Some(op) => op,
+            None => KBox::pin_init(
+                try_pin_init!(SendOp {
+                    ubuf: Opaque::uninit(),
+                    work <- new_work!("zcopy::SendOp::work"),
+                    tag: 0,
+                    accepted: Atomic::new(0),
+                    used: Atomic::new(0),
+                    copied: Atomic::new(0),
+                    hold: None,
+                    last: None,
+                    finished: false,
+                    queue: self.queue.clone(),
+                    counters: counters.clone(),
+                }),
+                GFP_KERNEL,
+            )?,
+        };
+        let p = op.as_mut().project();
+        *p.tag = tag;
+        p.accepted.store(0, Relaxed);
+        p.used.store(0, Relaxed);
+        p.copied.store(0, Relaxed);
+        *p.hold = Some(hold);
+        // INVARIANT: the reservation now belongs to the send object.
+        *p.finished = false;
+        self.started = true;
+        // SAFETY: The `SendOp` is pinned and not moved out of the box: it is
+        // rebuilt from this pointer by `from_last_ref`.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(op) });
+        // SAFETY: `raw` is valid; `ubuf` is initialised before any use.
+        let ubuf = unsafe { Opaque::cast_into(&raw const (*raw).ubuf) };
+        // SAFETY: `ubuf` is embedded in a live, pinned `SendOp` that no one
+        // else uses.
+        unsafe { helpers::zc_ubuf_init(ubuf) };
+        Ok(ubuf)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.started {
+            return;
         }
-        // 3. The rest, the module reference last.
+        match self.op.take() {
+            // Not kept only if the context is closed; process context here.
+            Some(op) => drop(self.queue.finish(None, op)),
+            None => self.queue.unreserve(),
+        }
     }
 }
 
 impl SendOp {
-    /// Allocates a send and initialises its `ubuf_info`, returning it with
-    /// the one reference the caller now holds.
-    fn start(
-        tag: u64,
-        hold: Hold,
-        slot: Slot,
-        counters: &Arc<Counters>,
-    ) -> Result<*mut bindings::ubuf_info> {
-        let send = KBox::pin_init(
-            try_pin_init!(Self {
-                ubuf: Opaque::uninit(),
-                work <- new_work!("zcopy::SendOp::work"),
-                tag,
-                accepted: Atomic::new(0),
-                used: Atomic::new(0),
-                copied: Atomic::new(0),
-                hold: Some(hold),
-                slot: Some(slot),
-                counters: counters.clone(),
-                _module: ModuleRef::get(),
-            }),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: The `SendOp` is pinned and not moved out of the box: it is
-        // rebuilt from this pointer in `zcopy_ubuf_done`.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(send) });
-        // SAFETY: `raw` is valid; `ubuf` is initialised before any use.
-        let ubuf = unsafe { Opaque::cast_into(&raw const (*raw).ubuf) };
-        // SAFETY: `ubuf` is embedded in a live, pinned `SendOp`.
-        unsafe { helpers::zc_ubuf_init(ubuf) };
-        Ok(ubuf)
-    }
-
     /// The `SendOp` that embeds `ubuf`.
     ///
     /// # Safety
     ///
-    /// `ubuf` was returned by [`SendOp::start`] and its `SendOp` is still alive.
+    /// `ubuf` was returned by [`Reservation::start`] and its `SendOp` is
+    /// still alive.
     unsafe fn from_ubuf<'a>(ubuf: *mut bindings::ubuf_info) -> &'a SendOp {
         // SAFETY: `Opaque<T>` is `repr(transparent)`; the caller promises
         // `ubuf` is the `ubuf` field of a live `SendOp`.
         unsafe { &*kernel::container_of!(Opaque::cast_from(ubuf), SendOp, ubuf) }
     }
 
-    /// Takes back the box [`SendOp::start`] leaked.
+    /// Takes back the box [`Reservation::start`] leaked.
     ///
     /// # Safety
     ///
-    /// The last reference on `ubuf`, returned by [`SendOp::start`], is
+    /// The last reference on `ubuf`, returned by [`Reservation::start`], is
     /// gone: nothing else refers to its `SendOp` any more.
     unsafe fn from_last_ref(ubuf: *mut bindings::ubuf_info) -> Pin<KBox<SendOp>> {
         // SAFETY: The caller promises the `SendOp` is ours alone; it was
@@ -258,13 +283,12 @@ impl SendOp {
     /// Records how many bytes the stack accepted and drops the sender's
     /// reference. If that was the last (the stack is done already: the
     /// send failed, or every sk_buff was freed before the call returned),
-    /// the send is finished here, in process context; otherwise whoever
-    /// drops the last reference hands it to the workqueue.
+    /// the send is finished here; otherwise by whoever drops the last one.
     ///
     /// # Safety
     ///
-    /// `ubuf` was returned by [`SendOp::start`] and the caller still holds
-    /// the reference `zc_ubuf_init` gave it.
+    /// `ubuf` was returned by [`Reservation::start`] and the caller still
+    /// holds the reference it came with. Process context.
     unsafe fn release(ubuf: *mut bindings::ubuf_info, accepted: u64) {
         // SAFETY: Our reference keeps the `SendOp` alive until the put.
         let send = unsafe { SendOp::from_ubuf(ubuf) };
@@ -277,8 +301,71 @@ impl SendOp {
         if unsafe { helpers::zc_ubuf_put(ubuf) } {
             // SAFETY: That was the last reference.
             let send = unsafe { SendOp::from_last_ref(ubuf) };
-            <SendOp as WorkItem>::run(send);
+            SendOp::complete(send, false);
         }
+    }
+
+    /// Finishes a send whose last reference is gone: lets go of its pages,
+    /// then posts its record and hands the object back to its queue. If
+    /// `atomic` (the caller may not sleep) and letting go would sleep,
+    /// the rest goes to the workqueue.
+    fn complete(mut this: Pin<KBox<SendOp>>, atomic: bool) {
+        let p = this.as_mut().project();
+        if *p.finished {
+            // Its queue was closed: all that is left is to free it, here
+            // in process context (only the workqueue gets here).
+            return;
+        }
+        // 1. Let go of the pages first.
+        match p.hold.take() {
+            Some(Hold::Region(h)) => *p.last = h.release(),
+            Some(Hold::File(pages)) if atomic => *p.hold = Some(Hold::File(pages)),
+            Some(Hold::File(pages)) => drop(pages),
+            None => {}
+        }
+        if p.hold.is_some() || p.last.is_some() {
+            if atomic {
+                return Self::defer(this);
+            }
+            // This may tear a region down.
+            drop(p.last.take());
+        }
+        // 2. Then tell user space. As io_uring's notifications: copied if
+        // any release said so, or if no `sk_buff` ever carried the
+        // fragments (the stack copied into its own buffers before building
+        // any).
+        let bytes = p.accepted.load(Relaxed);
+        let copied = p.copied.load(Relaxed) != 0 || p.used.load(Relaxed) == 0;
+        let rec = (bytes > 0).then(|| {
+            p.counters.count_completion(bytes, copied);
+            abi::zc_completion {
+                tag: *p.tag,
+                bytes,
+                status: 0,
+                flags: if copied { abi::ZC_COMPLETION_COPIED } else { 0 },
+            }
+        });
+        *p.finished = true;
+        let queue: *const Queue = &**p.queue;
+        // SAFETY: The queue is alive: `this` holds a reference to it until
+        // `finish` takes `this` under the queue's lock, and `finish`
+        // touches the queue no more once it lets go of that lock.
+        if let Some(this) = unsafe { &*queue }.finish(rec, this) {
+            // The context is closed: the object is freed, which drops its
+            // reference on the queue (and perhaps the module's).
+            if atomic {
+                Self::defer(this);
+            }
+        }
+    }
+
+    /// Finishes `this` on the module's workqueue.
+    fn defer(this: Pin<KBox<SendOp>>) {
+        // SAFETY: A `SendQueue` exists while any send object does: each
+        // holds a queue, which holds a module reference, and the workqueue
+        // is destroyed only at module exit.
+        let wq = unsafe { workqueue::Queue::from_raw(helpers::zc_wq()) };
+        wq.enqueue(this);
     }
 }
 
@@ -308,10 +395,7 @@ unsafe extern "C" fn zcopy_ubuf_event(ubuf: *mut bindings::ubuf_info, skb: bool,
 unsafe extern "C" fn zcopy_ubuf_done(ubuf: *mut bindings::ubuf_info) {
     // SAFETY: The last reference is gone, as the caller promises.
     let send = unsafe { SendOp::from_last_ref(ubuf) };
-    // SAFETY: A `SendQueue` exists while any send does: every send holds a
-    // module reference, and the queue is destroyed only at module exit.
-    let wq = unsafe { workqueue::Queue::from_raw(helpers::zc_wq()) };
-    wq.enqueue(send);
+    SendOp::complete(send, true);
 }
 
 /// The flags of `ZC_IOC_SEND` that mean something.
@@ -361,7 +445,7 @@ impl Drop for Socket {
 pub(crate) fn send(
     a: &abi::zc_send,
     hold: impl FnOnce(u32) -> Result<InFlight>,
-    slot: impl FnOnce() -> Result<Slot>,
+    queue: &Arc<Queue>,
     counters: &Arc<Counters>,
 ) -> Result<u64> {
     if a.flags & !SEND_FLAGS != 0 || a.reserved != 0 || a.sent != 0 {
@@ -374,7 +458,7 @@ pub(crate) fn send(
         sock,
         range,
         Hold::Region(inflight),
-        slot()?,
+        Reservation::new(queue)?,
         a.tag,
         a.flags,
         counters,
@@ -387,12 +471,12 @@ fn send_through(
     sock: Socket,
     range: ByteRange,
     hold: Hold,
-    slot: Slot,
+    res: Reservation<'_>,
     tag: u64,
     flags: u32,
     counters: &Arc<Counters>,
 ) -> Result<u64> {
-    let ubuf = SendOp::start(tag, hold, slot, counters)?;
+    let ubuf = res.start(counters, tag, hold)?;
     // SAFETY: The socket is held; `ubuf` is ours; the pages of `range` are
     // kept by the send's hold, and their bio_vecs live as long.
     let ret = unsafe {
@@ -409,7 +493,8 @@ fn send_through(
     };
     // CAST: a non-negative `int` fits in `u64`.
     let accepted = if ret > 0 { ret as u64 } else { 0 };
-    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
+    // SAFETY: `ubuf` came from `Reservation::start` and we still hold its
+    // reference; process context.
     unsafe { SendOp::release(ubuf, accepted) };
     drop(sock);
     to_result(ret.min(0))?;
@@ -427,7 +512,7 @@ pub(crate) struct SendfileResult {
 /// range and sends them.
 pub(crate) fn sendfile(
     a: &abi::zc_sendfile,
-    slot: impl FnOnce() -> Result<Slot>,
+    queue: &Arc<Queue>,
     counters: &Arc<Counters>,
 ) -> Result<SendfileResult> {
     if a.flags & !SEND_FLAGS != 0
@@ -461,7 +546,7 @@ pub(crate) fn sendfile(
             read: 0,
         });
     }
-    let slot = slot()?;
+    let res = Reservation::new(queue)?;
     let got = FilePages::gather(&file, a.offset, end, counters)?;
     // CAST: both are below `ZC_SENDFILE_MAX` + a page, far below `usize::MAX`.
     let range = ByteRange {
@@ -474,7 +559,7 @@ pub(crate) fn sendfile(
         sock,
         range,
         Hold::File(got.pages),
-        slot,
+        res,
         a.tag,
         a.flags,
         counters,
@@ -491,7 +576,7 @@ pub(crate) fn sendfile(
 pub(crate) fn xmit(
     a: &abi::zc_xmit,
     hold: impl FnOnce(u32) -> Result<InFlight>,
-    slot: impl FnOnce() -> Result<Slot>,
+    queue: &Arc<Queue>,
     counters: &Arc<Counters>,
 ) -> Result {
     if a.flags != 0 {
@@ -511,7 +596,7 @@ pub(crate) fn xmit(
     let dev = NetdevRef::get(a.ifindex)?;
     let inflight = hold(a.region)?;
     let range = inflight.region().range(a.offset, a.len)?;
-    let ubuf = SendOp::start(a.tag, Hold::Region(inflight), slot()?, counters)?;
+    let ubuf = Reservation::new(queue)?.start(counters, a.tag, Hold::Region(inflight))?;
     // SAFETY: The device is held, `ubuf` is ours, and the pages and their
     // bio_vecs live as long as the send (see `send`).
     let skb = unsafe {
@@ -532,7 +617,8 @@ pub(crate) fn xmit(
         Err(e) => Err(e),
     };
     let accepted = if ret.is_ok() { a.len } else { 0 };
-    // SAFETY: `ubuf` came from `SendOp::start` and we still hold its reference.
+    // SAFETY: `ubuf` came from `Reservation::start` and we still hold its
+    // reference; process context.
     unsafe { SendOp::release(ubuf, accepted) };
     ret
 }
@@ -541,7 +627,6 @@ pub(crate) fn xmit(
 mod tests {
     use super::*;
     use crate::{
-        completion::Completions,
         region::{
             Region,
             RegisterArgs, //
@@ -572,7 +657,7 @@ mod tests {
             ifindex: 0,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
-        let sink = Completions::new()?;
+        let sink = Queue::new()?;
         // Loopback (ifindex 1) does scatter-gather and has a 14-byte header.
         let dev = NetdevRef::get(1)?;
         let hdr = [0xabu8; 42];
@@ -581,7 +666,7 @@ mod tests {
         let range = region.range(off, len as u64)?;
         let inflight = InFlight::new(region.clone());
         assert!(region.busy());
-        let ubuf = SendOp::start(0x5eed, Hold::Region(inflight), sink.reserve()?, &counters)?;
+        let ubuf = Reservation::new(&sink)?.start(&counters, 0x5eed, Hold::Region(inflight))?;
         // SAFETY: As in `xmit`.
         let skb = unsafe {
             helpers::zc_xmit_build(
@@ -613,7 +698,8 @@ mod tests {
             }
             helpers::zc_skb_free(skb);
         }
-        // SAFETY: `ubuf` is from `SendOp::start`; we hold its first reference.
+        // SAFETY: `ubuf` is from `Reservation::start`; we hold its first
+        // reference.
         unsafe { SendOp::release(ubuf, len as u64) };
         let mut got = KVec::new();
         let n = sink.read(false, 24, |r| got.push(*r, GFP_KERNEL).is_ok())?;
@@ -628,6 +714,8 @@ mod tests {
             (c.sends, c.completions, c.bytes_zerocopy),
             (1, 1, len as u64)
         );
+        // The send object was kept for reuse: the closed queue gives it up.
+        assert_eq!(sink.close().len(), 1);
         Ok(())
     }
 
@@ -643,7 +731,7 @@ mod tests {
             ifindex: 0,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
-        let sink = Completions::new()?;
+        let sink = Queue::new()?;
         let dev = NetdevRef::get(1)?;
         let hdr = [0u8; abi::ZC_XMIT_MAX_HDR as usize + 1];
         // (header length, offset, length, errno). Loopback's MTU is 64 KiB,
@@ -654,10 +742,16 @@ mod tests {
             (abi::ZC_XMIT_MAX_HDR + 1, 0, 100, EINVAL),
             (14, 0, 16 * PAGE_SIZE + 1, EMSGSIZE),
         ];
+        let mut ubufs = KVec::new();
         for &(hlen, off, len, errno) in cases.iter() {
             let range = region.range(off, len as u64)?;
             let hold = Hold::Region(InFlight::new(region.clone()));
-            let ubuf = SendOp::start(1, hold, sink.reserve()?, &counters)?;
+            let ubuf = Reservation::new(&sink)?.start(&counters, 1, hold)?;
+            // Each send finished before the next started: one object
+            // serves them all.
+            let first = *ubufs.first().unwrap_or(&ubuf);
+            assert!(ubuf == first);
+            ubufs.push(ubuf, GFP_KERNEL)?;
             // SAFETY: As in `xmit`.
             let skb = unsafe {
                 helpers::zc_xmit_build(
@@ -680,6 +774,16 @@ mod tests {
         assert_eq!(sink.pending(), 0);
         assert!(!region.busy());
         assert_eq!(counters.to_abi().sends, 0);
+        assert_eq!(ubufs.len(), cases.len());
+        // Every reservation ended: the whole queue is free again, and the
+        // one object is given up when the queue closes.
+        let mut held = KVec::new();
+        for _ in 0..abi::ZC_COMPLETION_SLOTS {
+            held.push(Reservation::new(&sink)?, GFP_KERNEL)?;
+        }
+        assert!(Reservation::new(&sink).err() == Some(ENOBUFS));
+        drop(held);
+        assert_eq!(sink.close().len(), 1);
         Ok(())
     }
 }

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -928,13 +929,19 @@ int main(int argc, char **argv)
 	printf("KTAP version 1\n1..%u\n", planned);
 	planned = 0;
 	for (i = 0; i < n; i++) {
+		struct timespec t0, t1;
 		int r;
 
 		/* A filter keeps the first test (open) and the setups. */
 		if (only && !strstr(tests[i].name, only) && i != 0 &&
 		    strcmp(tests[i].name, "network_setup") && strcmp(tests[i].name, "sendfile_setup"))
 			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = tests[i].fn();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* Where the suite's time goes (a diagnostic, not a verdict). */
+		printf("# %s: %.1f s\n", tests[i].name,
+		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		planned++;
 		if (r < 0)
 			printf("ok %u %s # SKIP\n", planned, tests[i].name);

@@ -9,6 +9,9 @@
 #   make bench        the benchmark: every method side by side, one VM boot;
 #                     report, table and plots in bench/ (BENCH='..' adds
 #                     zcopyctl bench arguments)
+#   make profile      where a send's CPU goes: perf (cpu-clock) on one bench
+#                     sample per method; top symbols and flame graphs in
+#                     bench/profile/ (SECS='..' per sample, default 3)
 #   make vm CMD='..'  run any command in the VM with zcopy loaded
 #                     (KERNEL=test for the debug kernel; default release)
 #   make module       build zcopy.ko against KERNEL (default test)
@@ -23,10 +26,10 @@ H := tools/harness
 KERNEL ?= test
 CMD ?= zcopyctl info
 
-.PHONY: help run test bench vm module kernel provision tools itest samples fmt clean
+.PHONY: help run test bench profile vm module kernel provision tools itest samples fmt clean
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,24p' Makefile | sed 's/^# \{0,1\}//'
 
 provision:
 	@$(H)/provision.sh
@@ -67,6 +70,14 @@ bench: provision tools
 	@cp $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/bench/bench.json bench/
 	@tools/target/release/zcopyctl plot bench/bench.json --out bench
 	@echo "bench/: bench.json (every sample), table.txt, cpu_per_byte.svg, cpu_per_byte.png"
+
+profile: provision tools
+	@rm -rf bench/profile && mkdir -p bench/profile
+	@$(H)/vm.sh --kernel release --out $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/profile \
+		-- $(H)/profile.sh $(SECS)
+	@tools/target/release/zcopyctl profile $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/profile/prof \
+		--out bench/profile
+	@echo "bench/profile/: profile.txt (top symbols side by side), profile.json, one flame graph (SVG) per sample"
 
 vm: provision tools itest
 	@$(H)/vm.sh --kernel $(if $(filter command line,$(origin KERNEL)),$(KERNEL),release) \

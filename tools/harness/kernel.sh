@@ -18,7 +18,7 @@ key_only=0
 [ "${1:-}" = --key ] && { key_only=1; shift; }
 variant=${1:-}
 case "$variant" in
-release) fragments=(zcopy.config) ;;
+release) fragments=(zcopy.config profile.config) ;;
 test) fragments=(zcopy.config debug.config) ;;
 *) die "usage: kernel.sh test|release" ;;
 esac

@@ -7,7 +7,7 @@
 # network work.
 . "$(dirname "$0")/common.sh"
 
-HOST_PACKAGES="flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86 debootstrap python3-venv xz-utils iproute2 ethtool rsync e2fsprogs fonts-dejavu-core"
+HOST_PACKAGES="flex bison bc libelf-dev libssl-dev cpio kmod qemu-system-x86 debootstrap python3-venv xz-utils iproute2 ethtool rsync e2fsprogs fonts-dejavu-core linux-perf"
 
 step_host_packages() {
 	local missing=()

@@ -360,30 +360,33 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// A receiver thread in namespace `zrx`: accepts one connection, reads to
-/// the end and reports (bytes, FNV-1a hash).
+/// the end and reports (bytes, FNV-1a hash). Named `zc-recv`, so that a
+/// profile of the sending (main) thread can leave it out.
 fn receiver(port: u16) -> Result<mpsc::Receiver<Result<(u64, u64)>>> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let run = || -> Result<(u64, u64)> {
-            crate::enter_netns("zrx")?;
-            let l = TcpListener::bind(("10.99.2.2", port))?;
-            let _ = ready_tx.send(());
-            let (mut c, _) = l.accept()?;
-            let mut buf = vec![0u8; 256 * 1024];
-            let (mut n, mut h) = (0u64, FNV0);
-            loop {
-                let k = c.read(&mut buf)?;
-                if k == 0 {
-                    break;
+    std::thread::Builder::new()
+        .name("zc-recv".into())
+        .spawn(move || {
+            let run = || -> Result<(u64, u64)> {
+                crate::enter_netns("zrx")?;
+                let l = TcpListener::bind(("10.99.2.2", port))?;
+                let _ = ready_tx.send(());
+                let (mut c, _) = l.accept()?;
+                let mut buf = vec![0u8; 256 * 1024];
+                let (mut n, mut h) = (0u64, FNV0);
+                loop {
+                    let k = c.read(&mut buf)?;
+                    if k == 0 {
+                        break;
+                    }
+                    h = fnv(h, &buf[..k]);
+                    n += k as u64;
                 }
-                h = fnv(h, &buf[..k]);
-                n += k as u64;
-            }
-            Ok((n, h))
-        };
-        let _ = tx.send(run());
-    });
+                Ok((n, h))
+            };
+            let _ = tx.send(run());
+        })?;
     ready_rx
         .recv_timeout(Duration::from_secs(30))
         .context("receiver did not start")?;

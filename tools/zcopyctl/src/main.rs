@@ -1,7 +1,9 @@
 //! `zcopyctl`: drive and inspect the zcopy kernel module.
 
 mod bench;
+mod flame;
 mod plot;
+mod profile;
 mod stats;
 mod system;
 
@@ -133,6 +135,24 @@ enum Cmd {
         /// The directory for cpu_per_byte.svg and cpu_per_byte.png.
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+    /// Profile the sending thread from `perf script` listings: a flame graph
+    /// and collapsed stacks per listing, and per route and size a table of
+    /// the symbols each method spends its samples in (self and inclusive).
+    Profile {
+        /// The directory of `<route>-<size>-<method>.perf.txt` listings
+        /// (`perf script` of a `perf record -e cpu-clock -g` recording).
+        dir: std::path::PathBuf,
+        /// Where to write `<stem>.svg`, `<stem>.folded`, profile.txt and
+        /// profile.json (default: DIR).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Count only the samples of this command's main thread (tid = pid).
+        #[arg(long, default_value = "zcopyctl")]
+        comm: String,
+        /// Symbols per table.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
     },
     /// Receive one TCP stream (or UDP datagrams until --count) and print
     /// the bytes received and their FNV-1a 64 hash.
@@ -888,6 +908,12 @@ fn main() -> Result<()> {
             std::fs::create_dir_all(&out)?;
             plot::plot(&r, &out)
         }
+        Cmd::Profile {
+            dir,
+            out,
+            comm,
+            top,
+        } => profile::run(cli.json, &dir, out.as_deref().unwrap_or(&dir), &comm, top),
     }
 }
 
@@ -932,6 +958,32 @@ mod tests {
             Cli::try_parse_from(["zcopyctl", "bench", "--file", "/x", "--methods", "x"]).is_err()
         );
         assert!(Cli::try_parse_from(["zcopyctl", "bench"]).is_err());
+    }
+
+    #[test]
+    fn profile_arguments_parse() {
+        let cli = Cli::try_parse_from(["zcopyctl", "profile", "/d"]).unwrap();
+        match cli.cmd {
+            Cmd::Profile {
+                dir,
+                out,
+                comm,
+                top,
+            } => {
+                assert_eq!(dir, Path::new("/d"));
+                assert_eq!((out, comm.as_str(), top), (None, "zcopyctl", 15));
+            }
+            _ => panic!("not profile"),
+        }
+        let cli = Cli::try_parse_from([
+            "zcopyctl", "profile", "/d", "--out", "/o", "--comm", "x", "--top", "3",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Profile { out: Some(o), top: 3, .. } if o == Path::new("/o")
+        ));
+        assert!(Cli::try_parse_from(["zcopyctl", "profile"]).is_err());
     }
 
     #[test]

@@ -1,0 +1,38 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Inside the VM: where a send's CPU time goes. The benchmark's setup
+# (tools/harness/bench.sh), then one bench sample per route, size and
+# method under `perf record -e cpu-clock -g` (TCG has no PMU; cpu-clock is
+# a timer), each written out with `perf script` to
+# $ZCOPY_OUT/prof/ROUTE-SIZE-METHOD.perf.txt for `zcopyctl profile`, which
+# keeps the sending (main) thread's samples.
+#
+#   profile.sh [SECS]     seconds per sample (default 3)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+PATH=$root/tools/target/release:$PATH
+secs=${1:-3}
+out=${ZCOPY_OUT:-/tmp}/prof
+mkdir -p "$out"
+
+"$here/net.sh"
+"$here/disk.sh"
+ip link set zd0 mtu 65535
+data=/run/zcopy/tmpfs/bench.dat
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$data"
+echo "kernel $(uname -r), $(nproc) vCPUs under QEMU TCG; perf $(perf version | cut -d' ' -f3)"
+
+for rs in udp-dummy:4096 tcp-veth:4096 tcp-veth:65536; do
+	route=${rs%:*} size=${rs#*:}
+	for m in msg-zerocopy io-uring-send-zc zcopy-send sendfile zcopy-sendfile; do
+		f=$out/$route-$size-$m
+		perf record -q -e cpu-clock -g -o "$f.data" -- \
+			zcopyctl bench --file "$data" --routes "$route" --sizes "$size" \
+			--methods "$m" --secs "$secs" --reps 1 --out "$f.json" >"$f.bench.txt" 2>&1 ||
+			{ cat "$f.bench.txt"; exit 1; }
+		perf script -F +pid -i "$f.data" >"$f.perf.txt" 2>/dev/null
+		rm -f "$f.data"
+		echo "$route $size $m: $(grep -c 'cpu-clock' "$f.perf.txt") samples"
+	done
+done

@@ -65,7 +65,8 @@ plain_bytes!(
     zc_eventfd,
     zc_sendfile,
     zc_file_page,
-    zc_file_pages
+    zc_file_pages,
+    zc_send_batch
 );
 
 // CAST: the ioctl type byte is a small constant that fits in `u32`.
@@ -95,6 +96,9 @@ pub(crate) const ZC_IOC_SENDFILE: u32 = _IOWR::<zc_sendfile>(MAGIC, ZC_IOC_BASE 
 /// `ZC_IOC_FILE_PAGES`: page-cache state of a file range.
 pub(crate) const ZC_IOC_FILE_PAGES: u32 =
     _IOWR::<zc_file_pages>(MAGIC, ZC_IOC_BASE + ZC_NR_FILE_PAGES);
+/// `ZC_IOC_SEND_BATCH`: many `ZC_IOC_SEND`s in one call.
+pub(crate) const ZC_IOC_SEND_BATCH: u32 =
+    _IOWR::<zc_send_batch>(MAGIC, ZC_IOC_BASE + ZC_NR_SEND_BATCH);
 
 #[kunit_tests(zcopy_abi)]
 mod tests {
@@ -113,6 +117,7 @@ mod tests {
             (ZC_NR_SET_EVENTFD, ZC_IOC_SET_EVENTFD),
             (ZC_NR_SENDFILE, ZC_IOC_SENDFILE),
             (ZC_NR_FILE_PAGES, ZC_IOC_FILE_PAGES),
+            (ZC_NR_SEND_BATCH, ZC_IOC_SEND_BATCH),
         ] {
             // SAFETY: The helper only maps a number to a constant.
             let from_c = unsafe { crate::helpers::zc_c_ioc_number(nr) };

@@ -46,6 +46,7 @@ static_assert(sizeof(struct zc_send) == 48);
 static_assert(sizeof(struct zc_xmit) == 48);
 static_assert(sizeof(struct zc_completion) == 24);
 static_assert(sizeof(struct zc_eventfd) == 8);
+static_assert(sizeof(struct zc_send_batch) == 24);
 
 u32 zc_c_ioc_number(u32 nr)
 {
@@ -70,6 +71,8 @@ u32 zc_c_ioc_number(u32 nr)
 		return ZC_IOC_SENDFILE;
 	case ZC_NR_FILE_PAGES:
 		return ZC_IOC_FILE_PAGES;
+	case ZC_NR_SEND_BATCH:
+		return ZC_IOC_SEND_BATCH;
 	}
 	return 0;
 }

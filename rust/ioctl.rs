@@ -28,7 +28,8 @@ use kernel::{
 
 /// The `ZC_FEAT_*` bits this module implements.
 pub(crate) const FEATURES: u64 =
-    (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND | abi::ZC_FEAT_SENDFILE) as u64;
+    (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND | abi::ZC_FEAT_SENDFILE | abi::ZC_FEAT_SEND_BATCH)
+        as u64;
 
 /// Most `zc_page_info` entries one `ZC_IOC_REGION_INFO` call returns.
 pub(crate) const MAX_INFO_PAGES: u32 = 4096;
@@ -74,6 +75,12 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
             // the count; its record says how many bytes it carried.
             w.write(&a)?;
         }
+        abi::ZC_IOC_SEND_BATCH => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut b: abi::zc_send_batch = r.read()?;
+            send_batch(ctx, &mut b)?;
+            w.write(&b)?;
+        }
         abi::ZC_IOC_XMIT => {
             let a: abi::zc_xmit = user.reader().read()?;
             send::xmit(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
@@ -106,6 +113,48 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
 }
 
 /// The reply to `ZC_IOC_VERSION`.
+/// `ZC_IOC_SEND_BATCH`: the entries in order, each exactly a
+/// `ZC_IOC_SEND`, until one is refused (its errno in `error`; an error of
+/// its own if it is the first) or accepted short.
+fn send_batch(ctx: &Context, b: &mut abi::zc_send_batch) -> Result {
+    if b.nr == 0
+        || b.nr > abi::ZC_SEND_BATCH_MAX
+        || b.accepted != 0
+        || b.error != 0
+        || b.reserved != 0
+    {
+        return Err(EINVAL);
+    }
+    let size = size_of::<abi::zc_send>();
+    // CAST: user addresses fit in `usize`; `nr` is at most 64.
+    let entries = UserSlice::new(UserPtr::from_addr(b.sends as usize), b.nr as usize * size);
+    let (mut r, mut w) = entries.reader_writer();
+    for _ in 0..b.nr {
+        let sent = r.read::<abi::zc_send>().and_then(|mut a| {
+            a.sent = send::send(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
+            Ok(a)
+        });
+        let a = match sent {
+            Ok(a) => a,
+            Err(e) if b.accepted == 0 => return Err(e),
+            Err(e) => {
+                // The call succeeds, so a signal cannot restart it.
+                let e = if e == ERESTARTSYS { EINTR } else { e };
+                b.error = -e.to_errno();
+                break;
+            }
+        };
+        b.accepted += 1;
+        // As for `ZC_IOC_SEND`: on a fault here the send is on its way
+        // anyway, and its record says how many bytes it carried.
+        w.write(&a)?;
+        if a.sent < a.len {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn version() -> abi::zc_version {
     abi::zc_version {
         abi_version: abi::ZC_ABI_VERSION,

@@ -8,11 +8,14 @@
 # keeps the sending (main) thread's samples.
 #
 #   profile.sh [SECS]     seconds per sample (default 3)
+#
+# ZCOPY_PROFILE_METHODS (space-separated) replaces the list of methods.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PATH=$root/tools/target/release:$PATH
 secs=${1:-3}
+methods=${ZCOPY_PROFILE_METHODS:-msg-zerocopy io-uring-send-zc zcopy-send zcopy-send-batch sendfile zcopy-sendfile}
 out=${ZCOPY_OUT:-/tmp}/prof
 mkdir -p "$out"
 
@@ -25,7 +28,7 @@ echo "kernel $(uname -r), $(nproc) vCPUs under QEMU TCG; perf $(perf version | c
 
 for rs in udp-dummy:4096 tcp-veth:4096 tcp-veth:65536; do
 	route=${rs%:*} size=${rs#*:}
-	for m in msg-zerocopy io-uring-send-zc zcopy-send sendfile zcopy-sendfile; do
+	for m in $methods; do
 		f=$out/$route-$size-$m
 		perf record -q -e cpu-clock -g -o "$f.data" -- \
 			zcopyctl bench --file "$data" --routes "$route" --sizes "$size" \

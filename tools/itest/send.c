@@ -631,6 +631,742 @@ int test_send_queue_full_is_enobufs(void)
 	return 0;
 }
 
+/* ---- batches of sends ------------------------------------------------ */
+
+static struct zc_send send_entry(int sock, __u32 region, __u64 off, __u64 len, __u64 tag)
+{
+	return (struct zc_send){
+		.fd = sock, .region = region, .offset = off, .len = len, .tag = tag,
+	};
+}
+
+/* ZC_IOC_SEND_BATCH with a header as given; *out is the header afterwards. */
+static int batch_ioctl(int fd, __u64 sends, __u32 nr, __u32 accepted, __s32 error,
+		       __u32 reserved, struct zc_send_batch *out)
+{
+	struct zc_send_batch b = {
+		.sends = sends, .nr = nr, .accepted = accepted, .error = error,
+		.reserved = reserved,
+	};
+	int ret = ioctl(fd, ZC_IOC_SEND_BATCH, &b);
+
+	if (out)
+		*out = b;
+	return ret;
+}
+
+static int zbatch(int fd, struct zc_send *e, __u32 nr, struct zc_send_batch *out)
+{
+	return batch_ioctl(fd, (unsigned long)e, nr, 0, 0, 0, out);
+}
+
+int test_send_batch_bad_inputs(void)
+{
+	unsigned char *buf = pattern(PAGE, 13), *edge_page;
+	struct zc_send e[ZC_SEND_BATCH_MAX + 1], *edge;
+	struct zc_completion recs[ZC_SEND_BATCH_MAX];
+	struct zc_stats st0, st1;
+	struct zc_register r, r2;
+	struct zc_send_batch b;
+	struct zc_version v;
+	int fd = open_dev(), other = open_dev(), udp = connect_to(SOCK_DGRAM, DUMMY_PEER, 9);
+	int ret, err, got, i;
+	unsigned long long seen = 0;
+	long long sends0;
+	void *gone;
+
+	CHECK(fd >= 0 && other >= 0 && udp >= 0 && buf, "setup");
+	memset(&v, 0xa5, sizeof(v));
+	CHECK(ioctl(fd, ZC_IOC_VERSION, &v) == 0, "ZC_IOC_VERSION");
+	CHECK(v.abi_version == ZC_ABI_VERSION && v.abi_version >= 4, "abi_version %u, want %u",
+	      v.abi_version, ZC_ABI_VERSION);
+	CHECK(v.features & ZC_FEAT_SEND_BATCH, "features %#llx lack ZC_FEAT_SEND_BATCH",
+	      (unsigned long long)v.features);
+	CHECK(reg(fd, buf, PAGE, 0, 0, &r) == 0, "register");
+	CHECK(reg(other, buf, PAGE, 0, 0, &r2) == 0, "register on another fd");
+	gone = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(gone != MAP_FAILED, "mmap");
+	munmap(gone, PAGE);
+	/* Valid entries: only the header or the pointer is wrong below. */
+	for (i = 0; i <= ZC_SEND_BATCH_MAX; i++)
+		e[i] = send_entry(udp, r.id, i, 100, 1000 + i);
+	st0 = get_stats(fd);
+	sends0 = debugfs_value("sends");
+
+	/* The header. */
+#define BATCH(nr, accepted, error, reserved) \
+	batch_ioctl(fd, (unsigned long)e, nr, accepted, error, reserved, NULL)
+	CHECK_ERRNO(BATCH(0, 0, 0, 0), EINVAL, "nr 0");
+	CHECK_ERRNO(BATCH(ZC_SEND_BATCH_MAX + 1, 0, 0, 0), EINVAL, "nr ZC_SEND_BATCH_MAX + 1");
+	CHECK_ERRNO(BATCH(~0U, 0, 0, 0), EINVAL, "nr ~0");
+	CHECK_ERRNO(BATCH(1, 1, 0, 0), EINVAL, "accepted 1 on input");
+	CHECK_ERRNO(BATCH(2, 1, 0, 0), EINVAL, "accepted 1 of 2 on input");
+	CHECK_ERRNO(BATCH(1, 0, ENOENT, 0), EINVAL, "error ENOENT on input");
+	CHECK_ERRNO(BATCH(1, 0, -1, 0), EINVAL, "error -1 on input");
+	CHECK_ERRNO(BATCH(1, 0, 0, 1), EINVAL, "reserved 1");
+	CHECK_ERRNO(BATCH(1, 0, 0, 1U << 31), EINVAL, "reserved bit 31");
+#undef BATCH
+	/* The array and the header's own address. */
+	CHECK_ERRNO(batch_ioctl(fd, 0, 1, 0, 0, 0, NULL), EFAULT, "NULL sends");
+	CHECK_ERRNO(batch_ioctl(fd, 8, 1, 0, 0, 0, NULL), EFAULT, "sends at address 8");
+	CHECK_ERRNO(batch_ioctl(fd, (unsigned long)gone, 1, 0, 0, 0, NULL), EFAULT,
+		    "sends in an unmapped page");
+	CHECK_ERRNO(batch_ioctl(fd, 0xffff888000000000ULL, 4, 0, 0, 0, NULL), EFAULT,
+		    "sends at a kernel address");
+	CHECK_ERRNO(ioctl(fd, ZC_IOC_SEND_BATCH, NULL), EFAULT, "NULL header");
+	CHECK_ERRNO(ioctl(fd, ZC_IOC_SEND_BATCH, (void *)8), EFAULT, "header at address 8");
+	CHECK_ERRNO(ioctl(fd, ZC_IOC_SEND_BATCH, gone), EFAULT, "header in an unmapped page");
+
+	/* The first entry refused: the call fails with its errno, as
+	 * ZC_IOC_SEND would, sends nothing after it and writes nothing back. */
+	{
+		const struct zc_send flags = {
+			.fd = udp, .flags = 1U << 7, .region = r.id, .len = 100, .tag = 1,
+		};
+		const struct zc_send resv = {
+			.fd = udp, .region = r.id, .reserved = 1, .len = 100, .tag = 1,
+		};
+		const struct zc_send sent = {
+			.fd = udp, .region = r.id, .len = 100, .tag = 1, .sent = 1,
+		};
+		const struct {
+			struct zc_send first;
+			int err;
+			const char *what;
+		} cases[] = {
+			{ send_entry(udp, r2.id, 0, 100, 1), ENOENT, "a region of another fd" },
+			{ send_entry(udp, 0, 0, 100, 1), ENOENT, "region 0" },
+			{ send_entry(-1, r.id, 0, 100, 1), EBADF, "fd -1" },
+			{ send_entry(fd, r.id, 0, 100, 1), ENOTSOCK, "the zcopy fd itself" },
+			{ send_entry(udp, r.id, 0, 0, 1), EINVAL, "zero length" },
+			{ send_entry(udp, r.id, PAGE - 50, 100, 1), EINVAL, "past the region's end" },
+			{ send_entry(udp, r.id, ~0ULL, 2, 1), EOVERFLOW, "offset + length wraps" },
+			{ flags, EINVAL, "unknown flag" },
+			{ resv, EINVAL, "entry's reserved field" },
+			{ sent, EINVAL, "entry's sent not zero" },
+		};
+		unsigned int c;
+
+		for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			struct zc_send two[2] = { cases[c].first, send_entry(udp, r.id, 0, 100, 2) };
+
+			errno = 0;
+			ret = zbatch(fd, two, 2, &b);
+			err = errno;
+			CHECK(ret == -1 && err == cases[c].err, "first entry %s: returned %d errno %d, want %d",
+			      cases[c].what, ret, err, cases[c].err);
+			CHECK(b.accepted == 0 && b.error == 0,
+			      "first entry %s: header written back (accepted %u error %d)", cases[c].what,
+			      b.accepted, b.error);
+			CHECK(two[0].sent == cases[c].first.sent && two[1].sent == 0,
+			      "first entry %s: entries written back (sent %llu, %llu)", cases[c].what,
+			      (unsigned long long)two[0].sent, (unsigned long long)two[1].sent);
+		}
+	}
+	st1 = get_stats(fd);
+	CHECK(st1.context.sends == st0.context.sends &&
+		      st1.context.completions == st0.context.completions,
+	      "refused batches were counted: sends %llu -> %llu",
+	      (unsigned long long)st0.context.sends, (unsigned long long)st1.context.sends);
+	CHECK(debugfs_value("sends") == sends0, "refused batches were counted (module)");
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, recs, sizeof(recs)), EAGAIN, "refused batches leave no record");
+	/* They hold nothing once the call returns. */
+	CHECK(unreg(fd, r.id) == 0, "unregister right after the refused batches");
+	fcntl(fd, F_SETFL, 0);
+
+	/* The most entries a batch takes. */
+	CHECK(reg(fd, buf, PAGE, 0, 0, &r) == 0, "register again");
+	for (i = 0; i < ZC_SEND_BATCH_MAX; i++)
+		e[i] = send_entry(udp, r.id, i, 100, 2000 + i);
+	CHECK(zbatch(fd, e, ZC_SEND_BATCH_MAX, &b) == 0, "a batch of ZC_SEND_BATCH_MAX");
+	CHECK(b.accepted == ZC_SEND_BATCH_MAX && b.error == 0, "accepted %u error %d", b.accepted,
+	      b.error);
+	for (i = 0; i < ZC_SEND_BATCH_MAX; i++)
+		CHECK(e[i].sent == 100, "entry %d sent %llu", i, (unsigned long long)e[i].sent);
+	got = read_completions(fd, recs, ZC_SEND_BATCH_MAX);
+	CHECK(got == ZC_SEND_BATCH_MAX, "%d records for %d sends", got, ZC_SEND_BATCH_MAX);
+	for (i = 0; i < got; i++) {
+		__u64 t = recs[i].tag - 2000;
+
+		CHECK(recs[i].tag >= 2000 && t < ZC_SEND_BATCH_MAX && !(seen & (1ULL << t)),
+		      "record %d: tag %llu", i, (unsigned long long)recs[i].tag);
+		CHECK(recs[i].bytes == 100 && recs[i].status == 0, "record %d: bytes %llu status %d",
+		      i, (unsigned long long)recs[i].bytes, recs[i].status);
+		seen |= 1ULL << t;
+	}
+
+	/* An array running into an unmapped page: entry 0 is readable, entry
+	 * 1 is not. Either the whole call fails with EFAULT and sends nothing,
+	 * or entry 0 goes out and entry 1 is refused with EFAULT. */
+	edge_page = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(edge_page != MAP_FAILED, "mmap");
+	munmap(edge_page + PAGE, PAGE);
+	edge = (struct zc_send *)(edge_page + PAGE - sizeof(*edge));
+	edge[0] = send_entry(udp, r.id, 0, 100, 3000);
+	st0 = get_stats(fd);
+	errno = 0;
+	ret = zbatch(fd, edge, 2, &b);
+	err = errno;
+	st1 = get_stats(fd);
+	if (ret) {
+		CHECK(err == EFAULT, "array into an unmapped page: errno %d, want EFAULT", err);
+		CHECK(st1.context.sends == st0.context.sends && edge[0].sent == 0,
+		      "a failed batch sent %llu", (unsigned long long)(st1.context.sends -
+								 st0.context.sends));
+	} else {
+		CHECK(b.accepted == 1 && b.error == EFAULT && edge[0].sent == 100,
+		      "array into an unmapped page: accepted %u error %d sent %llu, want 1, EFAULT, 100",
+		      b.accepted, b.error, (unsigned long long)edge[0].sent);
+		CHECK(st1.context.sends == st0.context.sends + 1, "sends %llu -> %llu",
+		      (unsigned long long)st0.context.sends, (unsigned long long)st1.context.sends);
+		CHECK(read_completions(fd, recs, 1) == 1 && recs[0].tag == 3000 && recs[0].bytes == 100,
+		      "record of the readable entry: tag %llu", (unsigned long long)recs[0].tag);
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, recs, sizeof(recs)), EAGAIN, "no record beyond the accepted entries");
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	munmap(edge_page, PAGE);
+	close(udp);
+	close(other);
+	close(fd);
+	munmap(buf, PAGE);
+	return 0;
+}
+
+/* A batch of 5 whose entry 3 names a region of another fd: 0..2 go out,
+ * 3 and 4 do not; then one whose entry 1 has fd -1. */
+int test_send_batch_partial_acceptance(void)
+{
+	unsigned char *buf = pattern(PAGE, 14);
+	struct zc_completion recs[8];
+	struct zc_stats st0, st1;
+	struct zc_register r, r2;
+	struct zc_send_batch b;
+	struct zc_send e[5];
+	int fd = open_dev(), other = open_dev(), udp = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), i;
+	unsigned int seen = 0;
+	__u64 bytes = 0;
+
+	CHECK(fd >= 0 && other >= 0 && udp >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, PAGE, 0, 0, &r) == 0, "register");
+	CHECK(reg(other, buf, PAGE, 0, 0, &r2) == 0, "register on another fd");
+	for (i = 0; i < 5; i++)
+		e[i] = send_entry(udp, r.id, 100 * i + 7, 200 + i, 400 + i);
+	e[3].region = r2.id;
+	st0 = get_stats(fd);
+	CHECK(zbatch(fd, e, 5, &b) == 0, "batch refused at entry 3");
+	CHECK(b.accepted == 3 && b.error == ENOENT, "accepted %u error %d, want 3 and ENOENT (%d)",
+	      b.accepted, b.error, ENOENT);
+	for (i = 0; i < 3; i++) {
+		CHECK(e[i].sent == e[i].len, "entry %d sent %llu of %llu", i,
+		      (unsigned long long)e[i].sent, (unsigned long long)e[i].len);
+		bytes += e[i].len;
+	}
+	CHECK(e[3].sent == 0 && e[4].sent == 0, "entries 3 and 4 written back: sent %llu, %llu",
+	      (unsigned long long)e[3].sent, (unsigned long long)e[4].sent);
+	CHECK(e[3].tag == 403 && e[3].region == r2.id && e[4].tag == 404 && e[4].len == 204,
+	      "entries 3 and 4 changed");
+	CHECK(read_completions(fd, recs, 3) == 3, "three records");
+	for (i = 0; i < 3; i++) {
+		__u64 t = recs[i].tag - 400;
+
+		CHECK(recs[i].tag >= 400 && t < 3 && !(seen & (1U << t)), "record %d: tag %llu", i,
+		      (unsigned long long)recs[i].tag);
+		CHECK(recs[i].bytes == 200 + t && recs[i].status == 0 && recs[i].flags == 0,
+		      "record %d: bytes %llu status %d flags %#x", i,
+		      (unsigned long long)recs[i].bytes, recs[i].status, recs[i].flags);
+		seen |= 1U << t;
+	}
+	st1 = get_stats(fd);
+	CHECK(st1.context.sends - st0.context.sends == 3 &&
+		      st1.context.completions - st0.context.completions == 3,
+	      "sends +%llu, completions +%llu, want 3 and 3",
+	      (unsigned long long)(st1.context.sends - st0.context.sends),
+	      (unsigned long long)(st1.context.completions - st0.context.completions));
+	CHECK(st1.context.bytes_zerocopy - st0.context.bytes_zerocopy == bytes &&
+		      st1.context.bytes_copied == st0.context.bytes_copied &&
+		      st1.context.completions_copied == st0.context.completions_copied,
+	      "bytes by reference +%llu (want %llu), copied +%llu",
+	      (unsigned long long)(st1.context.bytes_zerocopy - st0.context.bytes_zerocopy),
+	      (unsigned long long)bytes,
+	      (unsigned long long)(st1.context.bytes_copied - st0.context.bytes_copied));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, recs, sizeof(recs)), EAGAIN, "a record for entry 3 or 4");
+
+	/* A bad fd at entry 1. */
+	fcntl(fd, F_SETFL, 0);
+	for (i = 0; i < 3; i++)
+		e[i] = send_entry(udp, r.id, 10 * i, 50, 500 + i);
+	e[1].fd = -1;
+	CHECK(zbatch(fd, e, 3, &b) == 0, "batch refused at entry 1");
+	CHECK(b.accepted == 1 && b.error == EBADF, "accepted %u error %d, want 1 and EBADF (%d)",
+	      b.accepted, b.error, EBADF);
+	CHECK(e[0].sent == 50 && e[1].sent == 0 && e[2].sent == 0, "sent %llu %llu %llu",
+	      (unsigned long long)e[0].sent, (unsigned long long)e[1].sent,
+	      (unsigned long long)e[2].sent);
+	CHECK(read_completions(fd, recs, 1) == 1 && recs[0].tag == 500 && recs[0].bytes == 50,
+	      "record of entry 0: tag %llu bytes %llu", (unsigned long long)recs[0].tag,
+	      (unsigned long long)recs[0].bytes);
+	st1 = get_stats(fd);
+	CHECK(st1.context.sends - st0.context.sends == 4 &&
+		      st1.context.completions - st0.context.completions == 4,
+	      "sends +%llu, completions +%llu, want 4 and 4",
+	      (unsigned long long)(st1.context.sends - st0.context.sends),
+	      (unsigned long long)(st1.context.completions - st0.context.completions));
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, recs, sizeof(recs)), EAGAIN, "a record for entry 1 or 2");
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	close(udp);
+	close(other);
+	close(fd);
+	munmap(buf, PAGE);
+	return 0;
+}
+
+/* Tags of test_send_batch_refusal_consumes_nothing: never submitted,
+ * accepted, refused, record read. */
+enum { TAG_NONE, TAG_ACCEPTED, TAG_REFUSED, TAG_DONE };
+
+/* Marks entries [0, accepted) accepted and the rest refused; checks sent. */
+static int mark_batch(unsigned char *state, const struct zc_send *e, unsigned int n,
+		      unsigned int accepted)
+{
+	unsigned int j;
+
+	for (j = 0; j < n; j++) {
+		CHECK(e[j].sent == (j < accepted ? e[j].len : 0), "entry %u of %u: sent %llu", j, n,
+		      (unsigned long long)e[j].sent);
+		state[e[j].tag] = j < accepted ? TAG_ACCEPTED : TAG_REFUSED;
+	}
+	return 0;
+}
+
+/* Reads n records; each must be of an accepted send whose record has not
+ * come yet. */
+static int take_records(int fd, unsigned char *state, unsigned int ntags, unsigned long n)
+{
+	static struct zc_completion recs[ZC_COMPLETION_SLOTS];
+
+	while (n) {
+		int want = n < ZC_COMPLETION_SLOTS ? n : ZC_COMPLETION_SLOTS;
+		int got = read_completions(fd, recs, want), i;
+
+		CHECK(got == want, "%d of %d records", got, want);
+		for (i = 0; i < got; i++) {
+			__u64 t = recs[i].tag;
+
+			CHECK(t < ntags && state[t] != TAG_NONE, "unknown tag %llu",
+			      (unsigned long long)t);
+			CHECK(state[t] != TAG_REFUSED, "a record for refused tag %llu",
+			      (unsigned long long)t);
+			CHECK(state[t] != TAG_DONE, "tag %llu twice", (unsigned long long)t);
+			CHECK(recs[i].bytes == 100, "tag %llu: bytes %llu", (unsigned long long)t,
+			      (unsigned long long)recs[i].bytes);
+			state[t] = TAG_DONE;
+		}
+		n -= got;
+	}
+	return 0;
+}
+
+/* With room for 2 sends, a batch of 5 gets 2 out; the 3 refused take no
+ * room: reading a record makes room for exactly one more send. */
+int test_send_batch_refusal_consumes_nothing(void)
+{
+	enum { ROOM = 2, NTAGS = ZC_COMPLETION_SLOTS + 64 };
+	static unsigned char state[NTAGS];
+	unsigned char *buf = pattern(PAGE, 15);
+	struct zc_completion rec;
+	struct zc_send_batch b;
+	struct zc_register r;
+	struct zc_send e[5];
+	struct zc_stats st;
+	unsigned long accepted = 0, taken = 0;
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), i;
+	__u64 tag = 0;
+
+	CHECK(fd >= 0 && sock >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, PAGE, 0, 0, &r) == 0, "register");
+	memset(state, TAG_NONE, sizeof(state));
+	for (i = 0; i < ZC_COMPLETION_SLOTS - ROOM; i++, tag++) {
+		CHECK(zsend(fd, sock, r.id, 0, 100, tag, 0, NULL) == 0, "send %d", i);
+		state[tag] = TAG_ACCEPTED;
+		accepted++;
+	}
+
+	for (i = 0; i < 5; i++)
+		e[i] = send_entry(sock, r.id, 10 * i, 100, tag + i);
+	CHECK(zbatch(fd, e, 5, &b) == 0, "a batch of 5 with room for %d", ROOM);
+	CHECK(b.accepted == ROOM && b.error == ENOBUFS, "accepted %u error %d, want %d and ENOBUFS",
+	      b.accepted, b.error, ROOM);
+	if (mark_batch(state, e, 5, b.accepted))
+		return 1;
+	accepted += b.accepted;
+	tag += 5;
+
+	/* Full: the first entry is refused, so the call fails. */
+	for (i = 0; i < 3; i++)
+		e[i] = send_entry(sock, r.id, 0, 100, tag + i);
+	CHECK_ERRNO(zbatch(fd, e, 3, &b), ENOBUFS, "a batch into a full queue");
+	CHECK(b.accepted == 0 && b.error == 0, "header written back by a failed batch");
+	if (mark_batch(state, e, 3, 0))
+		return 1;
+	tag += 3;
+
+	/* One record read: room for one send, not four. */
+	if (take_records(fd, state, NTAGS, 1))
+		return 1;
+	taken++;
+	CHECK(zsend(fd, sock, r.id, 0, 100, tag, 0, NULL) == 0, "a send after reading one record");
+	state[tag++] = TAG_ACCEPTED;
+	accepted++;
+	CHECK_ERRNO(zsend(fd, sock, r.id, 0, 100, tag, 0, NULL), ENOBUFS, "a second send");
+	state[tag++] = TAG_REFUSED;
+
+	/* Again, through a batch. */
+	if (take_records(fd, state, NTAGS, 1))
+		return 1;
+	taken++;
+	for (i = 0; i < 3; i++)
+		e[i] = send_entry(sock, r.id, 0, 100, tag + i);
+	CHECK(zbatch(fd, e, 3, &b) == 0, "a batch of 3 after reading one record");
+	CHECK(b.accepted == 1 && b.error == ENOBUFS, "accepted %u error %d, want 1 and ENOBUFS",
+	      b.accepted, b.error);
+	if (mark_batch(state, e, 3, b.accepted))
+		return 1;
+	accepted += b.accepted;
+	tag += 3;
+	CHECK_ERRNO(zsend(fd, sock, r.id, 0, 100, tag, 0, NULL), ENOBUFS, "full after the batch");
+	state[tag++] = TAG_REFUSED;
+
+	st = get_stats(fd);
+	CHECK(st.context.sends == accepted, "sends %llu, want %lu",
+	      (unsigned long long)st.context.sends, accepted);
+	/* Every accepted send has its record, once; no refused one has. */
+	if (take_records(fd, state, NTAGS, accepted - taken))
+		return 1;
+	for (i = 0; i < (int)tag; i++)
+		CHECK(state[i] != TAG_ACCEPTED, "no record for tag %d", i);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, &rec, sizeof(rec)), EAGAIN, "a record beyond the accepted sends");
+	st = get_stats(fd);
+	CHECK(st.context.sends == accepted && st.context.completions == accepted,
+	      "sends %llu completions %llu, want %lu", (unsigned long long)st.context.sends,
+	      (unsigned long long)st.context.completions, accepted);
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	close(sock);
+	close(fd);
+	munmap(buf, PAGE);
+	return 0;
+}
+
+/* Threads sending in batches, as test_send_10000_from_threads_with_eventfd
+ * does one by one. */
+struct batch_sender {
+	int fd, sock;
+	__u32 region;
+	unsigned int id;
+	int err;		/* an errno, or -1 */
+	const char *why;
+	unsigned long calls, refused, stopped;
+};
+
+static int batch_queue_filled, batch_senders_stop;
+
+static void *batch_sender_failed(struct batch_sender *s, int err, const char *why)
+{
+	s->err = err;
+	s->why = why;
+	return NULL;
+}
+
+static void *batch_sender_main(void *arg)
+{
+	struct batch_sender *s = arg;
+	struct zc_send e[ZC_SEND_BATCH_MAX];
+	unsigned int next = 0, round = 0, n, j;
+	struct zc_send_batch b;
+	sigset_t set;
+
+	/* SIGALRM ends read_completions() in the reading thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	while (next < PER_THREAD && !__atomic_load_n(&batch_senders_stop, __ATOMIC_RELAXED)) {
+		/* From 1 to ZC_SEND_BATCH_MAX entries. */
+		n = ZC_SEND_BATCH_MAX - (s->id * 7 + round++ * 13) % ZC_SEND_BATCH_MAX;
+		if (n > PER_THREAD - next)
+			n = PER_THREAD - next;
+		for (j = 0; j < n; j++)
+			e[j] = send_entry(s->sock, s->region, ((next + j) * 61) % 8000, 64,
+					  (__u64)s->id * PER_THREAD + next + j);
+		s->calls++;
+		if (zbatch(s->fd, e, n, &b)) {
+			if (errno != ENOBUFS)
+				return batch_sender_failed(s, errno, "batch failed");
+			s->refused++;
+			__atomic_store_n(&batch_queue_filled, 1, __ATOMIC_RELAXED);
+			usleep(1000);
+			continue;
+		}
+		if (b.accepted < 1 || b.accepted > n)
+			return batch_sender_failed(s, -1, "accepted out of range");
+		for (j = 0; j < n; j++)
+			if (e[j].sent != (j < b.accepted ? 64 : 0))
+				return batch_sender_failed(s, -1, "an entry's sent");
+		next += b.accepted;
+		if (b.accepted < n) {
+			/* Stopped early: the rest goes in the next batch. */
+			if (b.error != ENOBUFS)
+				return batch_sender_failed(s, b.error, "batch stopped early");
+			s->stopped++;
+			__atomic_store_n(&batch_queue_filled, 1, __ATOMIC_RELAXED);
+			usleep(1000);
+		} else if (b.error != 0) {
+			return batch_sender_failed(s, b.error, "error with every entry accepted");
+		}
+	}
+	return NULL;
+}
+
+/* Waits for the senders to fill the queue, then reads every record. */
+static int collect_batch_records(int fd, unsigned char *seen, unsigned long *copied)
+{
+	static struct zc_completion recs[256];
+	unsigned long total = 0;
+	int i;
+
+	/* Nobody reads until the queue is full, so some batch must stop
+	 * early or be refused. */
+	for (i = 0; i < 60000 && !__atomic_load_n(&batch_queue_filled, __ATOMIC_RELAXED); i++)
+		usleep(1000);
+	CHECK(__atomic_load_n(&batch_queue_filled, __ATOMIC_RELAXED),
+	      "no ENOBUFS in 60 s with nobody reading");
+	while (total < THREADS * PER_THREAD) {
+		int want = THREADS * PER_THREAD - total < 256 ? THREADS * PER_THREAD - total : 256;
+		int got = read_completions(fd, recs, want);
+
+		for (i = 0; i < got; i++) {
+			__u64 t = recs[i].tag;
+
+			CHECK(t < THREADS * PER_THREAD, "unknown tag %llu", (unsigned long long)t);
+			CHECK(!seen[t], "tag %llu twice", (unsigned long long)t);
+			CHECK(recs[i].bytes == 64 && recs[i].status == 0, "tag %llu: bytes %llu status %d",
+			      (unsigned long long)t, (unsigned long long)recs[i].bytes, recs[i].status);
+			seen[t] = 1;
+			*copied += !!(recs[i].flags & ZC_COMPLETION_COPIED);
+		}
+		total += got;
+		CHECK(got == want, "%lu of %u records, then none for 120 s", total,
+		      THREADS * PER_THREAD);
+	}
+	return 0;
+}
+
+int test_send_batch_10000_from_threads(void)
+{
+	static unsigned char seen[THREADS * PER_THREAD];
+	struct batch_sender senders[THREADS];
+	pthread_t th[THREADS];
+	struct zc_completion rec;
+	struct zc_register r;
+	struct zc_stats st;
+	unsigned char *buf = pattern(3 * PAGE, 16);
+	unsigned long copied = 0, calls = 0, refused = 0, stopped = 0;
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), started = 0, ret, i;
+
+	CHECK(fd >= 0 && sock >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, 3 * PAGE, 0, 0, &r) == 0, "register");
+	memset(seen, 0, sizeof(seen));
+	batch_queue_filled = 0;
+	batch_senders_stop = 0;
+	for (i = 0; i < THREADS; i++) {
+		senders[i] = (struct batch_sender){ .fd = fd, .sock = sock, .region = r.id, .id = i };
+		if (pthread_create(&th[i], NULL, batch_sender_main, &senders[i]))
+			break;
+		started++;
+	}
+	ret = started == THREADS ? collect_batch_records(fd, seen, &copied) : fail("thread");
+	__atomic_store_n(&batch_senders_stop, 1, __ATOMIC_RELAXED);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < started; i++) {
+		CHECK(senders[i].err == 0, "thread %d: %s, error %d", i, senders[i].why,
+		      senders[i].err);
+		calls += senders[i].calls;
+		refused += senders[i].refused;
+		stopped += senders[i].stopped;
+	}
+	if (ret)
+		return ret;
+	for (i = 0; i < THREADS * PER_THREAD; i++)
+		CHECK(seen[i], "tag %d missing", i);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	CHECK_ERRNO(read(fd, &rec, sizeof(rec)), EAGAIN, "a record beyond the sends");
+	CHECK(refused + stopped > 0, "no batch met a full queue");
+	st = get_stats(fd);
+	CHECK(st.context.sends == THREADS * PER_THREAD &&
+		      st.context.completions == THREADS * PER_THREAD,
+	      "sends %llu completions %llu, want %u", (unsigned long long)st.context.sends,
+	      (unsigned long long)st.context.completions, THREADS * PER_THREAD);
+	CHECK(st.context.bytes_zerocopy + st.context.bytes_copied == THREADS * PER_THREAD * 64ULL,
+	      "bytes by reference %llu + copied %llu, want %llu",
+	      (unsigned long long)st.context.bytes_zerocopy,
+	      (unsigned long long)st.context.bytes_copied, THREADS * PER_THREAD * 64ULL);
+	CHECK(st.context.completions_copied == copied, "completions_copied %llu, records %lu",
+	      (unsigned long long)st.context.completions_copied, copied);
+	printf("# %lu batches, %lu refused, %lu stopped early by ENOBUFS\n", calls, refused,
+	       stopped);
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	close(sock);
+	close(fd);
+	munmap(buf, 3 * PAGE);
+	return 0;
+}
+
+/* 1 MiB in one batch of 16 entries of 64 KiB on one TCP socket, over veth
+ * into zrx: the receiver must get exactly those bytes, in order. */
+int test_send_batch_tcp_veth(void)
+{
+	enum { N = 16, LEN = 64 * 1024 };
+	unsigned char *buf = pattern(N * LEN, 17);
+	struct zc_completion recs[N];
+	struct zc_send_batch b = { 0 };
+	struct zc_register r;
+	struct zc_send e[N];
+	struct receiver rx;
+	struct result res;
+	unsigned int seen = 0;
+	int fd = open_dev(), s, ret, err, got = 0, fin, i;
+
+	CHECK(fd >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, N * LEN, ZC_REGISTER_READONLY, 0, &r) == 0, "register");
+	CHECK(start_receiver(&rx, SOCK_STREAM, VETH_RX, 7250, false, 0) == 0, "receiver");
+	s = connect_to(SOCK_STREAM, VETH_RX, 7250);
+	CHECK(s >= 0, "connect");
+	for (i = 0; i < N; i++)
+		e[i] = send_entry(s, r.id, (__u64)i * LEN, LEN, 700 + i);
+	errno = 0;
+	ret = zbatch(fd, e, N, &b);
+	err = errno;
+	if (ret == 0 && b.accepted <= N)
+		got = read_completions(fd, recs, b.accepted);
+	close(s);
+	fin = finish_receiver(&rx, &res);
+	CHECK(ret == 0, "batch of %d: errno %d", N, err);
+	CHECK(b.accepted == N && b.error == 0, "accepted %u error %d", b.accepted, b.error);
+	for (i = 0; i < N; i++)
+		CHECK(e[i].sent == LEN, "entry %d: sent %llu", i, (unsigned long long)e[i].sent);
+	CHECK(got == N, "%d records for %d sends", got, N);
+	for (i = 0; i < N; i++) {
+		__u64 t = recs[i].tag - 700;
+
+		CHECK(recs[i].tag >= 700 && t < N && !(seen & (1U << t)), "record %d: tag %llu", i,
+		      (unsigned long long)recs[i].tag);
+		/* Delivered into a socket in another namespace: the stack copies. */
+		CHECK(recs[i].bytes == LEN && recs[i].status == 0 &&
+			      (recs[i].flags & ZC_COMPLETION_COPIED),
+		      "record %d: bytes %llu status %d flags %#x", i,
+		      (unsigned long long)recs[i].bytes, recs[i].status, recs[i].flags);
+		seen |= 1U << t;
+	}
+	CHECK(fin == 0, "receiver result");
+	CHECK(res.bytes == N * LEN, "receiver got %llu bytes, want %d",
+	      (unsigned long long)res.bytes, N * LEN);
+	CHECK(res.hash == fnv(FNV0, buf, N * LEN), "receiver's bytes differ");
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	close(fd);
+	munmap(buf, N * LEN);
+	return 0;
+}
+
+/*
+ * Non-blocking entries on a TCP socket whose send buffer fills (no ACK
+ * comes back while the receiving NIC is down): the batch stops at the
+ * entry accepted short, or at the first refused with EAGAIN, and nothing
+ * after it goes out; the receiver gets exactly the prefix accepted.
+ */
+int test_send_batch_stops_at_short_stream_send(void)
+{
+	enum { N = 8, LEN = 64 * 1024 };
+	unsigned char *buf = pattern(N * LEN, 18);
+	struct zc_completion recs[N];
+	struct zc_send_batch b = { 0 };
+	struct zc_register r;
+	struct zc_send e[N];
+	struct receiver rx;
+	struct result res;
+	unsigned int seen = 0, last;
+	int fd = open_dev(), s, sndbuf = 64 * 1024, ret, err, got = 0, fin, i;
+	__u64 sent = 0;
+
+	CHECK(fd >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, N * LEN, 0, 0, &r) == 0, "register");
+	CHECK(start_receiver(&rx, SOCK_STREAM, WIRE_RX, 7550, false, 0) == 0, "receiver");
+	s = connect_to(SOCK_STREAM, WIRE_RX, 7550);
+	CHECK(s >= 0, "connect");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0, "SO_SNDBUF");
+	for (i = 0; i < N; i++) {
+		e[i] = send_entry(s, r.id, (__u64)i * LEN, LEN, 800 + i);
+		e[i].flags = ZC_SEND_NONBLOCK;
+	}
+	sh("ip -n zrx link set zrx0 down");
+	errno = 0;
+	ret = zbatch(fd, e, N, &b);
+	err = errno;
+	/* Up again before checking anything (see
+	 * test_send_unregister_busy_until_complete). */
+	sh("ip -n zrx link set zrx0 up");
+	if (ret == 0 && b.accepted <= N)
+		got = read_completions(fd, recs, b.accepted);
+	close(s);
+	fin = finish_receiver(&rx, &res);
+	CHECK(ret == 0, "batch: errno %d", err);
+	CHECK(b.accepted >= 1 && b.accepted < N,
+	      "accepted %u of %d entries of %d bytes with a %d-byte send buffer", b.accepted, N, LEN,
+	      sndbuf);
+	last = b.accepted - 1;
+	for (i = 0; i < (int)last; i++)
+		CHECK(e[i].sent == LEN, "entry %d before the last accepted: sent %llu", i,
+		      (unsigned long long)e[i].sent);
+	if (e[last].sent < LEN)
+		CHECK(e[last].sent > 0 && b.error == 0,
+		      "entry %u accepted short (%llu bytes): error %d, want 0", last,
+		      (unsigned long long)e[last].sent, b.error);
+	else
+		CHECK(e[last].sent == LEN && b.error == EAGAIN,
+		      "every accepted entry whole: entry %u refused with %d, want EAGAIN (%d)",
+		      b.accepted, b.error, EAGAIN);
+	for (i = last + 1; i < N; i++)
+		CHECK(e[i].sent == 0, "entry %d after the stop: sent %llu", i,
+		      (unsigned long long)e[i].sent);
+	for (i = 0; i <= (int)last; i++)
+		sent += e[i].sent;
+	CHECK(got == (int)b.accepted, "%d records for %u sends", got, b.accepted);
+	for (i = 0; i < got; i++) {
+		__u64 t = recs[i].tag - 800;
+
+		CHECK(recs[i].tag >= 800 && t <= last && !(seen & (1U << t)), "record %d: tag %llu",
+		      i, (unsigned long long)recs[i].tag);
+		CHECK(recs[i].bytes == e[t].sent && recs[i].status == 0,
+		      "record %d: bytes %llu, entry sent %llu", i, (unsigned long long)recs[i].bytes,
+		      (unsigned long long)e[t].sent);
+		seen |= 1U << t;
+	}
+	CHECK(fin == 0, "receiver result");
+	CHECK(res.bytes == sent && res.hash == fnv(FNV0, buf, sent),
+	      "receiver got %llu bytes (%s), want the %llu accepted",
+	      (unsigned long long)res.bytes,
+	      res.hash == fnv(FNV0, buf, sent) ? "same" : "different", (unsigned long long)sent);
+	printf("# %u entries accepted, %llu bytes, error %d\n", b.accepted,
+	       (unsigned long long)sent, b.error);
+	CHECK(unreg(fd, r.id) == 0, "unregister after the records");
+	close(fd);
+	munmap(buf, N * LEN);
+	return 0;
+}
+
 /* ---- lifetimes ------------------------------------------------------- */
 
 /* Waits up to 60 s for the module's pinned pages and outstanding sends to

@@ -46,7 +46,8 @@ int fail(const char *fmt, ...)
 	return 1;
 }
 
-#define KNOWN_FEATURES (ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE)
+#define KNOWN_FEATURES \
+	(ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE | ZC_FEAT_SEND_BATCH)
 
 
 int open_dev(void)
@@ -884,16 +885,22 @@ static const struct {
 	/* Sends, before the NIC is unbound (it comes back renamed). */
 	{ "network_setup", test_network_setup },
 	{ "send_bad_inputs", test_send_bad_inputs },
+	{ "send_batch_bad_inputs", test_send_batch_bad_inputs },
 	{ "send_tcp_wire", test_send_tcp_wire },
 	{ "send_huge_pages_over_the_wire", test_send_huge_pages_over_the_wire },
 	{ "send_tcp_veth", test_send_tcp_veth },
+	{ "send_batch_tcp_veth", test_send_batch_tcp_veth },
+	{ "send_batch_stops_at_short_stream_send", test_send_batch_stops_at_short_stream_send },
 	{ "send_local_is_copied", test_send_local_is_copied },
 	{ "send_udp_dummy_not_copied", test_send_udp_dummy_not_copied },
+	{ "send_batch_partial_acceptance", test_send_batch_partial_acceptance },
 	{ "send_udp_wire", test_send_udp_wire },
 	{ "send_udp_veth", test_send_udp_veth },
 	{ "send_unregister_busy_until_complete", test_send_unregister_busy_until_complete },
 	{ "send_10000_from_threads_with_eventfd", test_send_10000_from_threads_with_eventfd },
+	{ "send_batch_10000_from_threads", test_send_batch_10000_from_threads },
 	{ "send_queue_full_is_enobufs", test_send_queue_full_is_enobufs },
+	{ "send_batch_refusal_consumes_nothing", test_send_batch_refusal_consumes_nothing },
 	{ "send_kill_mid_stream_releases", test_send_kill_mid_stream_releases },
 	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases },
 	{ "xmit_raw_frames", test_xmit_raw_frames },

@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped on any incompatible change to this file. */
-#define ZC_ABI_VERSION 3
+#define ZC_ABI_VERSION 4
 
 /* The ioctl type byte ('Z' sub-range 0xc0-0xdf is unassigned). */
 #define ZC_IOC_MAGIC 'Z'
@@ -32,6 +32,7 @@
 #define ZC_FEAT_REGISTER	(1ULL << 0)	/* ZC_IOC_REGISTER and friends */
 #define ZC_FEAT_SEND		(1ULL << 1)	/* sends from regions */
 #define ZC_FEAT_SENDFILE	(1ULL << 2)	/* sends from the page cache */
+#define ZC_FEAT_SEND_BATCH	(1ULL << 3)	/* many sends in one call */
 
 /**
  * struct zc_version - argument of %ZC_IOC_VERSION (written by the module)
@@ -56,6 +57,7 @@ struct zc_version {
 #define ZC_NR_SET_EVENTFD	0x07
 #define ZC_NR_SENDFILE		0x08
 #define ZC_NR_FILE_PAGES	0x09
+#define ZC_NR_SEND_BATCH	0x0a
 
 #define ZC_IOC_VERSION _IOR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_VERSION, struct zc_version)
 
@@ -395,5 +397,37 @@ struct zc_file_pages {
 };
 
 #define ZC_IOC_FILE_PAGES _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_FILE_PAGES, struct zc_file_pages)
+
+/* Most sends one ZC_IOC_SEND_BATCH takes. */
+#define ZC_SEND_BATCH_MAX	64
+
+/**
+ * struct zc_send_batch - argument of %ZC_IOC_SEND_BATCH
+ * @sends:    in: user pointer to struct zc_send[@nr], each exactly the
+ *            argument of one %ZC_IOC_SEND (its own socket, region range,
+ *            flags and tag); each accepted entry's @sent is written back
+ * @nr:       in: entries, 1 to %ZC_SEND_BATCH_MAX
+ * @accepted: out: entries that went out, from the first; in: zero
+ * @error:    out: the errno (positive) that refused entry @accepted, or 0
+ *            if none was refused; in: zero
+ * @reserved: zero
+ *
+ * The entries are sent in order, as that many %ZC_IOC_SEND calls would be,
+ * and each accepted one has its own completion record. Sending stops at
+ * the first entry refused (its errno in @error; it consumes nothing: no
+ * record, no reservation) or accepted short (@sent < @len, on a stream
+ * socket: the entries after it would leave a gap in the stream). If the
+ * first entry is refused, the call fails with its errno, as %ZC_IOC_SEND
+ * would; otherwise it succeeds and says how far it got.
+ */
+struct zc_send_batch {
+	__u64 sends;
+	__u32 nr;
+	__u32 accepted;
+	__s32 error;
+	__u32 reserved;
+};
+
+#define ZC_IOC_SEND_BATCH _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SEND_BATCH, struct zc_send_batch)
 
 #endif /* _UAPI_LINUX_ZCOPY_H */

@@ -4,19 +4,21 @@
 //! compiles a C program against it and fails on any difference in layout,
 //! constants or ioctl numbers.
 
-pub const ZC_ABI_VERSION: u32 = 3;
+pub const ZC_ABI_VERSION: u32 = 4;
 pub const ZC_IOC_MAGIC: u8 = b'Z';
 pub const ZC_IOC_BASE: u8 = 0xc0;
 
 pub const ZC_FEAT_REGISTER: u64 = 1 << 0;
 pub const ZC_FEAT_SEND: u64 = 1 << 1;
 pub const ZC_FEAT_SENDFILE: u64 = 1 << 2;
+pub const ZC_FEAT_SEND_BATCH: u64 = 1 << 3;
 
 /// The names of the feature bits, for people.
 pub const FEATURE_NAMES: &[(u64, &str)] = &[
     (ZC_FEAT_REGISTER, "register"),
     (ZC_FEAT_SEND, "send"),
     (ZC_FEAT_SENDFILE, "sendfile"),
+    (ZC_FEAT_SEND_BATCH, "send-batch"),
 ];
 
 #[repr(C)]
@@ -37,6 +39,7 @@ pub const ZC_NR_XMIT: u8 = 0x06;
 pub const ZC_NR_SET_EVENTFD: u8 = 0x07;
 pub const ZC_NR_SENDFILE: u8 = 0x08;
 pub const ZC_NR_FILE_PAGES: u8 = 0x09;
+pub const ZC_NR_SEND_BATCH: u8 = 0x0a;
 
 pub const ZC_REGISTER_READONLY: u32 = 1 << 0;
 
@@ -216,6 +219,18 @@ pub struct ZcFilePages {
     pub reserved: u32,
 }
 
+pub const ZC_SEND_BATCH_MAX: u32 = 64;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcSendBatch {
+    pub sends: u64,
+    pub nr: u32,
+    pub accepted: u32,
+    pub error: i32,
+    pub reserved: u32,
+}
+
 const IOC_READ: u32 = 2;
 const IOC_WRITE: u32 = 1;
 
@@ -250,6 +265,7 @@ pub const ZC_IOC_XMIT: u32 = iow::<ZcXmit>(ZC_NR_XMIT);
 pub const ZC_IOC_SET_EVENTFD: u32 = iow::<ZcEventfd>(ZC_NR_SET_EVENTFD);
 pub const ZC_IOC_SENDFILE: u32 = iowr::<ZcSendfile>(ZC_NR_SENDFILE);
 pub const ZC_IOC_FILE_PAGES: u32 = iowr::<ZcFilePages>(ZC_NR_FILE_PAGES);
+pub const ZC_IOC_SEND_BATCH: u32 = iowr::<ZcSendBatch>(ZC_NR_SEND_BATCH);
 
 #[cfg(test)]
 mod tests {
@@ -335,6 +351,11 @@ int main(void)
 	P(offsetof(struct zc_file_pages, offset)); P(offsetof(struct zc_file_pages, pages));
 	P(offsetof(struct zc_file_pages, resident)); P(offsetof(struct zc_file_pages, reserved));
 	P(ZC_IOC_SENDFILE); P(ZC_IOC_FILE_PAGES);
+	P(ZC_FEAT_SEND_BATCH); P(ZC_NR_SEND_BATCH); P(ZC_SEND_BATCH_MAX);
+	P(sizeof(struct zc_send_batch)); P(offsetof(struct zc_send_batch, sends));
+	P(offsetof(struct zc_send_batch, nr)); P(offsetof(struct zc_send_batch, accepted));
+	P(offsetof(struct zc_send_batch, error)); P(offsetof(struct zc_send_batch, reserved));
+	P(ZC_IOC_SEND_BATCH);
 	return 0;
 }
 "#,
@@ -529,6 +550,19 @@ int main(void)
             off!(ZcFilePages, zc_file_pages, reserved),
             ("ZC_IOC_SENDFILE", ZC_IOC_SENDFILE.into()),
             ("ZC_IOC_FILE_PAGES", ZC_IOC_FILE_PAGES.into()),
+            ("ZC_FEAT_SEND_BATCH", ZC_FEAT_SEND_BATCH),
+            ("ZC_NR_SEND_BATCH", ZC_NR_SEND_BATCH.into()),
+            ("ZC_SEND_BATCH_MAX", ZC_SEND_BATCH_MAX.into()),
+            (
+                "sizeof(struct zc_send_batch)",
+                size_of::<ZcSendBatch>() as u64,
+            ),
+            off!(ZcSendBatch, zc_send_batch, sends),
+            off!(ZcSendBatch, zc_send_batch, nr),
+            off!(ZcSendBatch, zc_send_batch, accepted),
+            off!(ZcSendBatch, zc_send_batch, error),
+            off!(ZcSendBatch, zc_send_batch, reserved),
+            ("ZC_IOC_SEND_BATCH", ZC_IOC_SEND_BATCH.into()),
         ];
         let c = from_c_header();
         assert_eq!(c.len(), rust.len());

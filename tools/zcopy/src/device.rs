@@ -6,7 +6,7 @@ use std::{
     os::fd::AsRawFd,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::abi;
 
@@ -14,6 +14,18 @@ pub const PATH: &str = "/dev/zcopy";
 
 pub struct Device {
     file: File,
+}
+
+/// What one [`Device::send_batch`] did.
+#[derive(Debug)]
+pub struct BatchResult {
+    /// Entries that went out, from the first; each has its `sent` filled
+    /// in and one completion record to come.
+    pub accepted: usize,
+    /// The error that refused entry `accepted`, which consumed nothing;
+    /// `None` if no entry was refused: all went out, or sending stopped
+    /// after an entry accepted short (`sent < len`).
+    pub error: Option<io::Error>,
 }
 
 impl Device {
@@ -113,6 +125,39 @@ impl Device {
         Ok(s.sent)
     }
 
+    /// `ZC_IOC_SEND_BATCH` of `sends`, 1 to [`abi::ZC_SEND_BATCH_MAX`]
+    /// entries, each the argument of one `ZC_IOC_SEND`.
+    ///
+    /// The entries go out in order until one is refused or accepted short;
+    /// the `sent` of each accepted entry is filled in. If the first entry
+    /// is refused the call fails with its error, as [`Device::send`] would.
+    pub fn send_batch(&self, sends: &mut [abi::ZcSend]) -> Result<BatchResult> {
+        let nr = sends.len();
+        ensure!(
+            (1..=abi::ZC_SEND_BATCH_MAX as usize).contains(&nr),
+            "ZC_IOC_SEND_BATCH: {nr} entries, want 1 to {}",
+            abi::ZC_SEND_BATCH_MAX
+        );
+        let mut b = abi::ZcSendBatch {
+            sends: sends.as_mut_ptr() as u64,
+            // CAST: at most ZC_SEND_BATCH_MAX, checked above.
+            nr: nr as u32,
+            ..Default::default()
+        };
+        // SAFETY: the command reads and writes one `struct zc_send_batch`
+        // and reads and writes `nr` entries at `sends`, which has `nr`.
+        unsafe { self.ioctl(abi::ZC_IOC_SEND_BATCH, &mut b, "ZC_IOC_SEND_BATCH")? };
+        ensure!(
+            b.accepted as usize <= nr,
+            "ZC_IOC_SEND_BATCH: {} of {nr} entries accepted",
+            b.accepted
+        );
+        Ok(BatchResult {
+            accepted: b.accepted as usize,
+            error: (b.error != 0).then(|| io::Error::from_raw_os_error(b.error)),
+        })
+    }
+
     /// `ZC_IOC_SENDFILE` of file bytes `[offset, offset + len)` through the
     /// socket `sock`.
     pub fn sendfile(
@@ -180,5 +225,39 @@ impl Device {
         // SAFETY: the command writes one `struct zc_stats`.
         unsafe { self.ioctl(abi::ZC_IOC_STATS, &mut st, "ZC_IOC_STATS")? };
         Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Device` over `/dev/null`, which answers every ioctl ENOTTY: what
+    /// happens before and around the call, without the module.
+    fn null() -> Device {
+        Device {
+            file: File::open("/dev/null").unwrap(),
+        }
+    }
+
+    #[test]
+    fn send_batch_checks_the_length_first() {
+        let d = null();
+        let e = d.send_batch(&mut []).unwrap_err();
+        assert!(e.to_string().contains("0 entries, want 1 to 64"), "{e}");
+        let mut too_many = vec![abi::ZcSend::default(); abi::ZC_SEND_BATCH_MAX as usize + 1];
+        let e = d.send_batch(&mut too_many).unwrap_err();
+        assert!(e.to_string().contains("65 entries"), "{e}");
+        assert!(e.downcast_ref::<io::Error>().is_none());
+        // In range, the ioctl is made, and its failure names it.
+        let mut most = vec![abi::ZcSend::default(); abi::ZC_SEND_BATCH_MAX as usize];
+        for n in [1, most.len()] {
+            let e = d.send_batch(&mut most[..n]).unwrap_err();
+            assert_eq!(e.to_string(), "ZC_IOC_SEND_BATCH");
+            assert_eq!(
+                e.downcast_ref::<io::Error>().and_then(|e| e.raw_os_error()),
+                Some(libc::ENOTTY)
+            );
+        }
     }
 }

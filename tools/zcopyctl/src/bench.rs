@@ -49,12 +49,15 @@ pub enum Method {
     IoUringSendZc,
     /// zcopy `ZC_IOC_SEND` from a registered region.
     ZcopySend,
+    /// zcopy `ZC_IOC_SEND_BATCH` from a registered region, 32 sends a
+    /// call.
+    ZcopySendBatch,
     /// zcopy `ZC_IOC_SENDFILE` from the page cache.
     ZcopySendfile,
 }
 
 impl Method {
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::ReadWrite,
         Method::MmapWrite,
         Method::Sendfile,
@@ -62,6 +65,7 @@ impl Method {
         Method::MsgZerocopy,
         Method::IoUringSendZc,
         Method::ZcopySend,
+        Method::ZcopySendBatch,
         Method::ZcopySendfile,
     ];
 
@@ -74,6 +78,7 @@ impl Method {
             Method::MsgZerocopy => "MSG_ZEROCOPY",
             Method::IoUringSendZc => "io_uring SEND_ZC",
             Method::ZcopySend => "zcopy send",
+            Method::ZcopySendBatch => "zcopy send batch",
             Method::ZcopySendfile => "zcopy sendfile",
         }
     }
@@ -82,7 +87,11 @@ impl Method {
     pub fn reports_copies(self) -> bool {
         matches!(
             self,
-            Method::MsgZerocopy | Method::IoUringSendZc | Method::ZcopySend | Method::ZcopySendfile
+            Method::MsgZerocopy
+                | Method::IoUringSendZc
+                | Method::ZcopySend
+                | Method::ZcopySendBatch
+                | Method::ZcopySendfile
         )
     }
 }
@@ -181,12 +190,13 @@ pub struct Report {
 }
 
 /// The methods that avoid copies, compared against `read+write`.
-const ZERO_COPY: [Method; 6] = [
+const ZERO_COPY: [Method; 7] = [
     Method::Sendfile,
     Method::Splice,
     Method::MsgZerocopy,
     Method::IoUringSendZc,
     Method::ZcopySend,
+    Method::ZcopySendBatch,
     Method::ZcopySendfile,
 ];
 
@@ -437,6 +447,8 @@ struct Sender<'a> {
     results: u64,
     /// A stream socket: sends must stay in order.
     stream: bool,
+    /// `ZcopySendBatch`: sends collected, not yet submitted.
+    batch: Vec<abi::ZcSend>,
 }
 
 const MSG_ZEROCOPY: i32 = 0x4000000;
@@ -447,6 +459,12 @@ const RING_DEPTH: u64 = 32;
 /// (include/uapi/linux/io_uring.h; the io-uring crate keeps them private).
 const IORING_SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
 const IORING_NOTIF_USAGE_ZC_COPIED: u32 = 1 << 31;
+/// Sends `ZcopySendBatch` collects for one `ZC_IOC_SEND_BATCH`: one system
+/// call for many sends, as many as io_uring may have in flight
+/// ([`RING_DEPTH`]), and half the most the module takes
+/// (`ZC_SEND_BATCH_MAX`).
+const BATCH: usize = 32;
+const _: () = assert!(BATCH <= abi::ZC_SEND_BATCH_MAX as usize);
 
 impl<'a> Sender<'a> {
     fn new(method: Method, data: &'a Data, sock: RawFd, size: usize, stream: bool) -> Result<Self> {
@@ -464,6 +482,7 @@ impl<'a> Sender<'a> {
             size,
             results: 0,
             stream,
+            batch: Vec::new(),
         };
         match method {
             Method::ReadWrite => s.scratch = vec![0u8; size],
@@ -503,10 +522,13 @@ impl<'a> Sender<'a> {
                 unsafe { ring.submitter().register_buffers(&[iov])? };
                 s.ring = Some(ring);
             }
-            Method::ZcopySend => {
+            Method::ZcopySend | Method::ZcopySendBatch => {
                 let d = Device::open()?;
                 let r = d.register(&data.buf, abi::ZC_REGISTER_READONLY, 0)?;
                 s.zc = Some((d, r.id));
+                if method == Method::ZcopySendBatch {
+                    s.batch.reserve_exact(BATCH);
+                }
             }
             Method::ZcopySendfile => s.zc = Some((Device::open()?, 0)),
             Method::MmapWrite | Method::Sendfile => {}
@@ -656,8 +678,68 @@ impl<'a> Sender<'a> {
                     Err(e) => return Err(e),
                 }
             },
+            Method::ZcopySendBatch => {
+                let (_, region) = self.zc.as_ref().expect("zcopy");
+                self.batch.push(abi::ZcSend {
+                    fd,
+                    region: *region,
+                    offset: off as u64,
+                    len: len as u64,
+                    tag,
+                    ..Default::default()
+                });
+                if self.batch.len() == BATCH {
+                    self.submit_batch()?;
+                }
+            }
         }
         self.sent += 1;
+        Ok(())
+    }
+
+    /// Submits the sends `ZcopySendBatch` has collected, in order, each
+    /// exactly once: as `ZcopySend` does with one, it reads records when
+    /// the module answers ENOBUFS (for the whole call, or for an entry
+    /// after the first) and then submits the entries not yet accepted. A
+    /// short send fails the sample, as in `ZcopySend`.
+    fn submit_batch(&mut self) -> Result<()> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut first = 0;
+        while first < batch.len() {
+            let (d, _) = self.zc.as_ref().expect("zcopy");
+            let error = match d.send_batch(&mut batch[first..]) {
+                Ok(r) => {
+                    for s in &batch[first..first + r.accepted] {
+                        ensure!(s.sent == s.len, "short send: {} of {}", s.sent, s.len);
+                        self.pending += 1;
+                    }
+                    first += r.accepted;
+                    match r.error {
+                        None if first < batch.len() => {
+                            bail!("ZC_IOC_SEND_BATCH stopped at entry {first} with no error")
+                        }
+                        None => break,
+                        Some(e) => anyhow::Error::new(e).context(format!(
+                            "ZC_IOC_SEND_BATCH, entry {first} of {}",
+                            batch.len()
+                        )),
+                    }
+                }
+                Err(e) => e,
+            };
+            match error
+                .downcast_ref::<io::Error>()
+                .and_then(|e| e.raw_os_error())
+            {
+                Some(libc::ENOBUFS) => self.read_records()?,
+                // A signal stopped an entry after the first; the module
+                // cannot restart the call, so submit the rest again.
+                Some(libc::EINTR) => {}
+                _ => return Err(error),
+            }
+        }
+        batch.clear();
+        self.batch = batch;
         Ok(())
     }
 
@@ -763,6 +845,9 @@ impl<'a> Sender<'a> {
 
     /// Waits until every send's completion has been taken.
     fn finish(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            self.submit_batch()?;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.pending > 0 {
             ensure!(
@@ -773,7 +858,9 @@ impl<'a> Sender<'a> {
             match self.method {
                 Method::MsgZerocopy => self.drain_errqueue(true)?,
                 Method::IoUringSendZc => self.reap_ring(true)?,
-                Method::ZcopySend | Method::ZcopySendfile => self.read_records()?,
+                Method::ZcopySend | Method::ZcopySendBatch | Method::ZcopySendfile => {
+                    self.read_records()?
+                }
                 _ => self.pending = 0,
             }
         }
@@ -1049,6 +1136,10 @@ mod tests {
     fn methods_parse_from_the_command_line() {
         use clap::ValueEnum;
         assert_eq!(Method::from_str("zcopy-send", false), Ok(Method::ZcopySend));
+        assert_eq!(
+            Method::from_str("zcopy-send-batch", false),
+            Ok(Method::ZcopySendBatch)
+        );
         assert_eq!(
             Method::from_str("io-uring-send-zc", false),
             Ok(Method::IoUringSendZc)

@@ -1047,5 +1047,9 @@ mod tests {
             feature_names(abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SENDFILE),
             vec!["register", "sendfile"]
         );
+        assert_eq!(
+            feature_names(abi::ZC_FEAT_SEND | abi::ZC_FEAT_SEND_BATCH),
+            vec!["send", "send-batch"]
+        );
     }
 }

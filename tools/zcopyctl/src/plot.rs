@@ -19,6 +19,7 @@ fn color(m: Method) -> RGBColor {
         Method::MsgZerocopy => RGBColor(255, 127, 14),
         Method::IoUringSendZc => RGBColor(148, 103, 189),
         Method::ZcopySend => RGBColor(214, 39, 40),
+        Method::ZcopySendBatch => RGBColor(227, 119, 194),
         Method::ZcopySendfile => RGBColor(44, 160, 44),
     }
 }

@@ -35,7 +35,12 @@ const SYMBOL_WIDTH: usize = 72;
 
 /// The methods the table's columns start with, in this order; any others
 /// follow alphabetically.
-const METHOD_ORDER: [&str; 3] = ["msg-zerocopy", "io-uring-send-zc", "zcopy-send"];
+const METHOD_ORDER: [&str; 4] = [
+    "msg-zerocopy",
+    "io-uring-send-zc",
+    "zcopy-send",
+    "zcopy-send-batch",
+];
 
 /// A frame whose symbol perf does not know, and whose dso it does not
 /// know either.

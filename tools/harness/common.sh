@@ -26,6 +26,29 @@ LLVM_SUFFIX=-19
 BINDGEN_VERSION=0.73.2
 VIRTME_NG_VERSION=1.42
 
+# The VM's machine, shared by vm.sh and bootloop.sh (virtme-ng adds
+# `-machine q35 -cpu max` under TCG): an emulated Intel IOMMU with
+# interrupt remapping, an e1000e and a virtio-net NIC behind it, joined by
+# a QEMU hub.
+VM_MACHINE_OPTS=(
+	-machine q35,kernel-irqchip=split
+	-device intel-iommu,intremap=on,caching-mode=on
+	-netdev hubport,id=wire0,hubid=0
+	-netdev hubport,id=wire1,hubid=0
+	-device e1000e,netdev=wire0,mac=52:54:00:5a:43:01
+	-device virtio-net-pci,netdev=wire1,mac=52:54:00:5a:43:02,iommu_platform=on,disable-legacy=on
+)
+# The kernel command line's machine part. `no5lvl`: QEMU's `max` CPU offers
+# LA57, and with 5-level paging a KASAN kernel reports a false
+# "wild-memory-access" when an interrupt arrives while identify_cpu() has
+# cleared the boot CPU's capabilities (pgtable_l5_enabled() then reads
+# false, so KASAN_SHADOW_START moves above the direct map). 4-level paging
+# gives 1 GiB of guest memory all it needs. Documentation/testing.rst.
+VM_KERNEL_ARGS="intel_iommu=on iommu.strict=1 no5lvl"
+# How virtme-ng boots it: TCG (/dev/kvm here cannot run an ordinary
+# kernel), the host's root over 9p, 2 vCPUs, 1 GiB.
+VNG_OPTS=(--disable-kvm --force-9p --skip-modules --cpus 2 --memory 1G --verbose)
+
 BUILDROOT=$ZCOPY_CACHE/buildroot
 VENV=$ZCOPY_CACHE/venv
 SRC_STAMP=$ZCOPY_CACHE/src/VERSION

@@ -49,12 +49,7 @@ truncate -s 256M "$disk"
 mkfs.ext4 -q -F -L zcopy "$disk" || die "mkfs.ext4 failed"
 
 qemu_opts=(
-	-machine q35,kernel-irqchip=split
-	-device intel-iommu,intremap=on,caching-mode=on
-	-netdev hubport,id=wire0,hubid=0
-	-netdev hubport,id=wire1,hubid=0
-	-device e1000e,netdev=wire0,mac=52:54:00:5a:43:01
-	-device virtio-net-pci,netdev=wire1,mac=52:54:00:5a:43:02,iommu_platform=on,disable-legacy=on
+	"${VM_MACHINE_OPTS[@]}"
 	-drive file=$disk,if=none,id=zdisk,format=raw,cache=unsafe
 	-device virtio-blk-pci,drive=zdisk,serial=zcopy-ext4,iommu_platform=on,disable-legacy=on
 )
@@ -64,10 +59,10 @@ timeout=${ZCOPY_VM_TIMEOUT:-1200}
 say "booting the $variant kernel (TCG, 2 vCPUs, Intel IOMMU strict, e1000e + virtio-net, virtio-blk)"
 start=$SECONDS
 set +e
-PATH="$VENV/bin:$PATH" timeout --foreground -k 10 "$timeout" vng --run "$kdir" --disable-kvm --force-9p \
-	--skip-modules --cpus 2 --memory 1G --verbose --rwdir "$out" --cwd "$PWD" \
+PATH="$VENV/bin:$PATH" timeout --foreground -k 10 "$timeout" vng --run "$kdir" "${VNG_OPTS[@]}" \
+	--rwdir "$out" --cwd "$PWD" \
 	--qemu-opts="${qemu_opts[*]}" \
-	--append "root=/dev/root intel_iommu=on iommu.strict=1 panic_on_oops=1 kunit.filter_glob=zcopy_*" \
+	--append "root=/dev/root $VM_KERNEL_ARGS panic_on_oops=1 kunit.filter_glob=zcopy_*" \
 	--exec "$guest_cmd" </dev/null >"$out/console.log" 2>&1
 vng_rc=$?
 set -e

@@ -11,10 +11,14 @@
 # emulated IOMMU, crosses the hub and arrives by DMA on the virtio-net.
 set -eu
 
+# Builtins where they do: under KASAN and TCG every program started costs
+# a good fraction of a second, so links and addresses are set up by one
+# `ip -batch` per namespace.
 by_driver() {
 	for d in /sys/class/net/*; do
-		if [ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = "$1" ]; then
-			basename "$d"
+		drv=$(readlink "$d/device/driver" 2>/dev/null) || continue
+		if [ "${drv##*/}" = "$1" ]; then
+			echo "${d##*/}"
 			return
 		fi
 	done
@@ -28,32 +32,38 @@ rx=$(by_driver virtio_net)
 [ -n "$rx" ] || { echo "net.sh: no virtio-net interface" >&2; exit 1; }
 
 ip netns add zrx
-ip link set lo up
-ip -n zrx link set lo up
-
-ip link set dev "$tx" down
-ip link set dev "$tx" name ztx0
-ip link set dev "$rx" down
-ip link set dev "$rx" name zrx0
-ip link set dev zrx0 netns zrx
-ip addr add 10.99.1.1/24 dev ztx0
-ip link set ztx0 up
-ip -n zrx addr add 10.99.1.2/24 dev zrx0
-ip -n zrx link set zrx0 up
-
-ip link add zv0 type veth peer name zv1 netns zrx
-ip addr add 10.99.2.1/24 dev zv0
-ip link set zv0 up
-ip -n zrx addr add 10.99.2.2/24 dev zv1
-ip -n zrx link set zv1 up
-
-ip link add zd0 type dummy
-ip addr add 10.99.3.1/24 dev zd0
-ip link set zd0 up
+ip -batch - <<EOF
+link set lo up
+link set dev $tx down
+link set dev $tx name ztx0
+link set dev $rx down
+link set dev $rx name zrx0
+link set dev zrx0 netns zrx
+addr add 10.99.1.1/24 dev ztx0
+link set ztx0 up
+link add zv0 type veth peer name zv1 netns zrx
+addr add 10.99.2.1/24 dev zv0
+link set zv0 up
+link add zd0 type dummy
+addr add 10.99.3.1/24 dev zd0
+link set zd0 up
+EOF
+ip -n zrx -batch - <<EOF
+link set lo up
+addr add 10.99.1.2/24 dev zrx0
+link set zrx0 up
+addr add 10.99.2.2/24 dev zv1
+link set zv1 up
+EOF
 
 # Wait for the e1000e's carrier (it comes up a moment after the link).
+carrier() {
+	c=0
+	read -r c </sys/class/net/ztx0/carrier 2>/dev/null || c=0
+	[ "$c" = 1 ]
+}
 i=0
-while [ "$(cat /sys/class/net/ztx0/carrier 2>/dev/null)" != 1 ]; do
+while ! carrier; do
 	[ $i -lt 100 ] || { echo "net.sh: ztx0 has no carrier" >&2; exit 1; }
 	sleep 0.1
 	i=$((i + 1))

@@ -151,6 +151,13 @@ pub struct Sample {
     pub copied_sends: Option<u64>,
     /// Whether the receiver got exactly the bytes sent (routes with one).
     pub verified: Option<bool>,
+    /// `CLOCK_MONOTONIC` seconds when the timed part began and ended (0 in
+    /// reports from before they were recorded): a profile recorded with
+    /// `perf record -k CLOCK_MONOTONIC` keeps the samples in between.
+    #[serde(default)]
+    pub mono_start: f64,
+    #[serde(default)]
+    pub mono_end: f64,
 }
 
 /// The repetitions of one (method, route, size), summarised.
@@ -353,6 +360,18 @@ fn thread_cpu() -> f64 {
     };
     // SAFETY: plain system call writing into `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// `CLOCK_MONOTONIC` in seconds: the clock `perf record -k CLOCK_MONOTONIC`
+/// stamps its samples with.
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: plain system call writing into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
@@ -905,7 +924,7 @@ fn sample(
     let mut tx = Sender::new(method, data, sock.fd(), size, route == Route::TcpVeth)?;
     let slots = data.len / size;
     let limit = Duration::from_secs_f64(opts.secs);
-    let (t0, c0) = (Instant::now(), thread_cpu());
+    let (t0, c0, m0) = (Instant::now(), thread_cpu(), monotonic());
     let mut i: u64 = 0;
     loop {
         if let Some(n) = opts.sends {
@@ -919,7 +938,7 @@ fn sample(
         i += 1;
     }
     tx.finish()?;
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    let (wall, cpu, m1) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0, monotonic());
     let copied = method.reports_copies().then_some(tx.copied);
     drop(tx);
     drop(sock);
@@ -948,6 +967,8 @@ fn sample(
         cpu_s: cpu,
         copied_sends: copied,
         verified,
+        mono_start: m0,
+        mono_end: m1,
     })
 }
 
@@ -1097,7 +1118,24 @@ mod tests {
             cpu_s,
             copied_sends: method.reports_copies().then_some(0),
             verified: Some(true),
+            mono_start: 10.0,
+            mono_end: 11.0,
         }
+    }
+
+    #[test]
+    fn samples_keep_their_monotonic_window() {
+        let a = s(Method::ZcopySend, 4096, 1e-3, 1 << 20);
+        let back: Sample = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!((back.mono_start, back.mono_end), (10.0, 11.0));
+        // A report from before the times were recorded still parses.
+        let old = r#"{"method":"zcopy-send","route":"tcp-veth","size":4096,"rep":0,
+            "sends":1,"bytes":4096,"wall_s":1.0,"cpu_s":0.5,"copied_sends":0,
+            "verified":true}"#;
+        let old: Sample = serde_json::from_str(old).unwrap();
+        assert_eq!((old.mono_start, old.mono_end), (0.0, 0.0));
+        let (m0, m1) = (monotonic(), monotonic());
+        assert!(m0 > 0.0 && m1 >= m0);
     }
 
     #[test]

@@ -7,15 +7,24 @@
 //!
 //! Only the samples of one command's main thread (tid = pid) count: the
 //! benchmark sends from its main thread, its receiver thread (`zc-recv`)
-//! is not what is being measured.
+//! is not what is being measured. And only those of the timed send loop:
+//! the recording covers the whole process (start-up, setup, and on
+//! `tcp-veth` the check of the receiver's hash after the loop), so when
+//! the bench's report `<stem>.json` lies next to `<stem>.perf.txt`, the
+//! samples outside its samples' `[mono_start, mono_end]` are left out.
+//! That needs the listing's times to be `CLOCK_MONOTONIC` seconds, as
+//! `perf record -k CLOCK_MONOTONIC` makes them. Without the report (or
+//! without times in it or in the listing) every sample is kept, with a
+//! warning.
 //!
 //! The parser is our own and tolerant: a sample is a header line (`comm
 //! pid/tid [cpu] time: period event:`, or `comm tid ...` as plain `perf
 //! script` prints it; not indented, or indented with spaces as perf
 //! right-aligns the command name) followed by tab-indented frame lines
 //! (`address symbol+offset (dso)`, leaf first) up to a blank line. With
-//! only a tid in the headers, the command name alone selects the samples.
-//! flame.rs draws the flame graphs.
+//! only a tid in the headers, the command name alone selects the samples;
+//! the time is the first token after the ids that is seconds followed by
+//! `:`. flame.rs draws the flame graphs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -26,6 +35,9 @@ use serde::Serialize;
 
 /// The file names `profile` reads: `<route>-<size>-<method>.perf.txt`.
 const SUFFIX: &str = ".perf.txt";
+
+/// The bench report next to a listing: `<route>-<size>-<method>.json`.
+const REPORT_SUFFIX: &str = ".json";
 
 /// Symbols per list in profile.json.
 const JSON_TOP: usize = 50;
@@ -47,7 +59,7 @@ const METHOD_ORDER: [&str; 4] = [
 const UNKNOWN: &str = "[unknown]";
 
 /// One sample of a `perf script` listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// The thread's command name.
     pub comm: String,
@@ -55,6 +67,9 @@ pub struct Sample {
     pub pid: Option<u32>,
     /// The thread id, when the header has `pid/tid` or just `tid`.
     pub tid: Option<u32>,
+    /// The time, seconds (`CLOCK_MONOTONIC` with `perf record -k
+    /// CLOCK_MONOTONIC`), when the header has one.
+    pub time: Option<f64>,
     /// The call stack, leaf first, symbols without offsets.
     pub frames: Vec<String>,
 }
@@ -72,6 +87,13 @@ impl Sample {
                 (Some(pid), Some(tid)) => pid == tid,
                 _ => true,
             }
+    }
+
+    /// Whether the sample's time lies in one of `spans` (`[start, end]`,
+    /// seconds); a sample without a time lies in none.
+    pub fn is_within(&self, spans: &[(f64, f64)]) -> bool {
+        self.time
+            .is_some_and(|t| spans.iter().any(|&(a, b)| a <= t && t <= b))
     }
 }
 
@@ -91,21 +113,38 @@ fn parse_ids(token: &str) -> Option<(Option<u32>, u32)> {
     }
 }
 
+/// A `seconds:` time token (`7.614725:`): the seconds.
+fn parse_time(token: &str) -> Option<f64> {
+    let t = token.strip_suffix(':')?;
+    let ok =
+        t.bytes().any(|b| b.is_ascii_digit()) && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    ok.then(|| t.parse().ok()).flatten()
+}
+
 /// A sample header: the command name (which may hold spaces) is everything
-/// before the first `pid/tid` or `tid` token after the first token.
+/// before the first `pid/tid` or `tid` token after the first token; the
+/// time is the first `seconds:` token after that (or after the first
+/// token, without ids), before the event's name.
 fn parse_header(line: &str) -> Sample {
     let line = line.trim();
     let ids = tokens(line)
         .skip(1)
         .find_map(|(at, t)| parse_ids(t).map(|ids| (at, ids)));
-    let (comm, pid, tid) = match ids {
-        Some((at, (pid, tid))) => (line[..at].trim_end(), pid, Some(tid)),
-        None => (line.split_whitespace().next().unwrap_or(""), None, None),
+    let (comm, pid, tid, rest) = match ids {
+        Some((at, (pid, tid))) => (line[..at].trim_end(), pid, Some(tid), &line[at..]),
+        None => (
+            line.split_whitespace().next().unwrap_or(""),
+            None,
+            None,
+            line,
+        ),
     };
+    let time = rest.split_whitespace().skip(1).find_map(parse_time);
     Sample {
         comm: comm.to_string(),
         pid,
         tid,
+        time,
         frames: Vec::new(),
     }
 }
@@ -221,10 +260,17 @@ pub fn parse(text: &str) -> Vec<Sample> {
 /// What one recording's counted samples add up to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Profile {
-    /// Samples counted (of the main thread of the command).
+    /// Samples counted (of the main thread of the command, in the timed
+    /// loop when its window is known).
     pub samples: u64,
     /// Samples in the listing, of any thread.
     pub recorded: u64,
+    /// Samples of the main thread of the command in the listing, in the
+    /// timed loop or not.
+    pub main_thread: u64,
+    /// Samples of any thread in the timed loop; `None` when its window is
+    /// not known and every sample is kept.
+    pub in_window: Option<u64>,
     /// Samples per leaf symbol.
     pub self_counts: HashMap<String, u64>,
     /// Samples per symbol anywhere on the stack (once per sample).
@@ -236,13 +282,27 @@ pub struct Profile {
 impl Profile {
     /// The profile of `samples`, counting those of `comm`'s main thread. A
     /// sample without frames counts as one `[unknown]` frame.
+    #[cfg(test)]
     pub fn new(samples: &[Sample], comm: &str) -> Profile {
+        Profile::within(samples, comm, None)
+    }
+
+    /// The profile of `samples`, counting those of `comm`'s main thread
+    /// whose time lies in one of `spans` (the timed loop), or every one of
+    /// them without `spans`. A sample without frames counts as one
+    /// `[unknown]` frame.
+    pub fn within(samples: &[Sample], comm: &str, spans: Option<&[(f64, f64)]>) -> Profile {
         let mut p = Profile {
             recorded: samples.len() as u64,
+            in_window: spans.map(|w| samples.iter().filter(|s| s.is_within(w)).count() as u64),
             ..Profile::default()
         };
         let unknown = [UNKNOWN.to_string()];
         for s in samples.iter().filter(|s| s.is_main_thread_of(comm)) {
+            p.main_thread += 1;
+            if spans.is_some_and(|w| !s.is_within(w)) {
+                continue;
+            }
             let frames = if s.frames.is_empty() {
                 &unknown[..]
             } else {
@@ -339,6 +399,34 @@ fn method_key(m: &str) -> (usize, String) {
     (rank, m.to_string())
 }
 
+/// The timed parts of the bench report at `path`: each sample's
+/// `[mono_start, mono_end]`, `CLOCK_MONOTONIC` seconds. An error says why
+/// there are none (no report, not a report, no times in it).
+pub fn timed_spans(path: &Path) -> std::result::Result<Vec<(f64, f64)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("no {}", path.display()))
+        }
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    let report: crate::bench::Report = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a bench report: {e}", path.display()))?;
+    let spans: Vec<(f64, f64)> = report
+        .samples
+        .iter()
+        .filter(|s| s.mono_end > 0.0 && s.mono_end >= s.mono_start)
+        .map(|s| (s.mono_start, s.mono_end))
+        .collect();
+    if spans.is_empty() {
+        return Err(format!(
+            "{} has no timed-loop times (mono_start, mono_end)",
+            path.display()
+        ));
+    }
+    Ok(spans)
+}
+
 /// One recording: its name's parts and its profile.
 #[derive(Debug, Clone)]
 pub struct Recording {
@@ -348,6 +436,9 @@ pub struct Recording {
     pub size: String,
     pub method: String,
     pub profile: Profile,
+    /// The timed loop's `[start, end]`s the samples were selected by;
+    /// `None` when every sample was kept.
+    pub spans: Option<Vec<(f64, f64)>>,
 }
 
 impl Recording {
@@ -362,8 +453,49 @@ impl Recording {
             size,
             method,
             profile,
+            spans: None,
         }
     }
+}
+
+/// profile.txt's account of the timed-loop windows: a line per recording
+/// with how many of its samples lie in the timed loop.
+pub fn windows_text(recordings: &[Recording], comm: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Samples in the timed loop (CLOCK_MONOTONIC windows from <file>{REPORT_SUFFIX}); \
+         the others are left out."
+    );
+    let w = recordings
+        .iter()
+        .map(|r| r.stem.chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in recordings {
+        let p = &r.profile;
+        let _ = match (&r.spans, p.in_window) {
+            (Some(spans), Some(kept)) => {
+                let secs: f64 = spans.iter().map(|(a, b)| b - a).sum();
+                writeln!(
+                    out,
+                    "  {:<w$}  {kept} of {} samples ({}), {} of {} of {comm}'s main thread ({}); {secs:.3} s",
+                    r.stem,
+                    p.recorded,
+                    percent(kept, p.recorded),
+                    p.samples,
+                    p.main_thread,
+                    percent(p.samples, p.main_thread),
+                )
+            }
+            _ => writeln!(
+                out,
+                "  {:<w$}  no timed-loop window: all {} samples kept",
+                r.stem, p.recorded
+            ),
+        };
+    }
+    out
 }
 
 /// A symbol cut to `width` characters for the table.
@@ -509,6 +641,14 @@ pub struct FileReport {
     pub samples: u64,
     /// Samples in the listing, of any thread.
     pub samples_recorded: u64,
+    /// Samples of the main thread in the listing, in the timed loop or not.
+    pub samples_main_thread: u64,
+    /// Samples of any thread in the timed loop; null when its window is not
+    /// known and every sample was kept.
+    pub samples_in_window: Option<u64>,
+    /// The timed loop's `[start, end]`s (`CLOCK_MONOTONIC` seconds) the
+    /// samples were selected by; null when every sample was kept.
+    pub windows: Option<Vec<[f64; 2]>>,
     /// The symbols most samples land in (leaf frame), most first.
     #[serde(rename = "self")]
     pub self_counts: Vec<Count>,
@@ -536,6 +676,12 @@ pub fn report(recordings: &[Recording], comm: &str) -> Report {
                 method: r.method.clone(),
                 samples: r.profile.samples,
                 samples_recorded: r.profile.recorded,
+                samples_main_thread: r.profile.main_thread,
+                samples_in_window: r.profile.in_window,
+                windows: r
+                    .spans
+                    .as_ref()
+                    .map(|v| v.iter().map(|&(a, b)| [a, b]).collect()),
                 self_counts: top(&r.profile.self_counts, JSON_TOP),
                 inclusive: top(&r.profile.inclusive, JSON_TOP),
             })
@@ -568,7 +714,8 @@ fn listings(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// `zcopyctl profile`: reads every `*.perf.txt` in `dir`, writes
+/// `zcopyctl profile`: reads every `*.perf.txt` in `dir` (with the bench
+/// report `<stem>.json` next to it, the samples of its timed loop), writes
 /// `<stem>.svg` and `<stem>.folded` for each, and `profile.txt` and
 /// `profile.json`, into `out`; prints profile.txt (profile.json with
 /// `json`).
@@ -586,25 +733,62 @@ pub fn run(json: bool, dir: &Path, out: &Path, comm: &str, n: usize) -> Result<(
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let stem = &name[..name.len() - SUFFIX.len()];
-        let profile = Profile::new(&parse(&String::from_utf8_lossy(&bytes)), comm);
-        if profile.samples == 0 {
+        let samples = parse(&String::from_utf8_lossy(&bytes));
+        let spans = match timed_spans(&dir.join(format!("{stem}{REPORT_SUFFIX}"))) {
+            Ok(_) if !samples.iter().any(|s| s.time.is_some()) => {
+                eprintln!(
+                    "warning: {}: no sample has a time; keeping all {}",
+                    path.display(),
+                    samples.len()
+                );
+                None
+            }
+            Ok(spans) => Some(spans),
+            Err(why) => {
+                eprintln!(
+                    "warning: {}: {why}; keeping all {} samples, not only the timed loop's",
+                    path.display(),
+                    samples.len()
+                );
+                None
+            }
+        };
+        let profile = Profile::within(&samples, comm, spans.as_deref());
+        if profile.in_window == Some(0) && profile.recorded > 0 {
             eprintln!(
-                "warning: {}: none of its {} samples is of {comm}'s main thread",
+                "warning: {}: none of its {} samples lies in the timed loop \
+                 (recorded without `perf record -k CLOCK_MONOTONIC`?)",
                 path.display(),
                 profile.recorded
+            );
+        } else if profile.samples == 0 {
+            eprintln!(
+                "warning: {}: none of its {} samples is of {comm}'s main thread{}",
+                path.display(),
+                profile.recorded,
+                if spans.is_some() {
+                    " in the timed loop"
+                } else {
+                    ""
+                }
             );
         }
         let folded = out.join(format!("{stem}.folded"));
         std::fs::write(&folded, profile.folded_text())
             .with_context(|| format!("writing {}", folded.display()))?;
         flame_graph(&profile, stem, &out.join(format!("{stem}.svg")))?;
-        let r = Recording::new(stem, profile);
+        let mut r = Recording::new(stem, profile);
+        r.spans = spans;
         if r.route == "other" && r.size.is_empty() {
             eprintln!("warning: {name} is not named <route>-<size>-<method>{SUFFIX}");
         }
         recordings.push(r);
     }
-    let text = table(&recordings, comm, n);
+    let text = format!(
+        "{}\n{}",
+        windows_text(&recordings, comm),
+        table(&recordings, comm, n)
+    );
     let report = serde_json::to_string_pretty(&report(&recordings, comm))?;
     let txt = out.join("profile.txt");
     std::fs::write(&txt, &text).with_context(|| format!("writing {}", txt.display()))?;
@@ -744,6 +928,169 @@ zcopyctl   100/100   [001]  45.679151:     250000 cpu-clock:ppp:
     }
 
     #[test]
+    fn headers_have_times() {
+        let s = parse(LISTING);
+        assert_eq!(s[0].time, Some(45.678901));
+        assert_eq!(s[4].time, Some(45.6794));
+        // `perf script -F +pid` after `perf record -k CLOCK_MONOTONIC`.
+        let h = parse_header("zcopyctl    96/96        7.614725:     250000 cpu-clock: ");
+        assert_eq!((h.pid, h.tid, h.time), (Some(96), Some(96), Some(7.614725)));
+        let h = parse_header("zcopyctl 4243 12:  1 cpu-clock:");
+        assert_eq!((h.tid, h.time), (Some(4243), Some(12.0)));
+        // A command name like a time is not one; no ids, still a time.
+        let h = parse_header("1.5: 7/7 [000] 2.5: 1 cpu-clock:");
+        assert_eq!((h.comm.as_str(), h.time), ("1.5:", Some(2.5)));
+        let h = parse_header("zcopyctl 3.25: cpu-clock:");
+        assert_eq!(
+            (h.comm.as_str(), h.tid, h.time),
+            ("zcopyctl", None, Some(3.25))
+        );
+        // No time, or things that are not one.
+        assert_eq!(parse_header("zcopyctl 7/7 [000] 1 cpu-clock:").time, None);
+        assert_eq!(parse_header("zcopyctl 7/7 inf: nan: .: x:").time, None);
+        assert_eq!(parse_header("lonely").time, None);
+    }
+
+    /// Main-thread samples at 1.0 (setup), 2.0 and 2.5 (the timed loop),
+    /// 4.0 (the hash check after it), one without a time, and one of the
+    /// receiver at 2.2.
+    const TIMED: &str = "\
+zcopyctl 9/9 1.000000: 1 cpu-clock:
+\tffffffff81000001 setup+0x1 (/bin/zcopyctl)
+
+zcopyctl 9/9 2.000000: 1 cpu-clock:
+\tffffffff81000002 zc_send+0x1 ([kernel.kallsyms])
+
+zc-recv 9/10 2.200000: 1 cpu-clock:
+\tffffffff81000003 tcp_recvmsg+0x1 ([kernel.kallsyms])
+
+zcopyctl 9/9 2.500000: 1 cpu-clock:
+\tffffffff81000002 zc_send+0x1 ([kernel.kallsyms])
+
+zcopyctl 9/9 4.000000: 1 cpu-clock:
+\tffffffff81000004 fnv+0x1 (/bin/zcopyctl)
+
+zcopyctl 9/9 [000] 1 cpu-clock:
+\tffffffff81000004 fnv+0x1 (/bin/zcopyctl)
+";
+
+    #[test]
+    fn the_window_keeps_the_timed_loop() {
+        let s = parse(TIMED);
+        assert_eq!(s.len(), 6);
+        let get = |m: &HashMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        let p = Profile::within(&s, "zcopyctl", Some(&[(1.9, 3.0)]));
+        assert_eq!(
+            (p.samples, p.main_thread, p.recorded, p.in_window),
+            (2, 5, 6, Some(3))
+        );
+        assert_eq!(get(&p.self_counts, "zc_send"), 2);
+        assert_eq!(p.self_counts.len(), 1);
+        assert_eq!(p.folded_text(), "zc_send 2\n");
+        // The bounds are in; any of several windows will do.
+        let p = Profile::within(&s, "zcopyctl", Some(&[(0.5, 1.0), (2.5, 2.6)]));
+        assert_eq!((p.samples, p.in_window), (2, Some(2)));
+        assert_eq!(get(&p.self_counts, "setup"), 1);
+        assert_eq!(get(&p.self_counts, "zc_send"), 1);
+        // Without a window every main-thread sample counts.
+        let p = Profile::within(&s, "zcopyctl", None);
+        assert_eq!((p.samples, p.main_thread, p.in_window), (5, 5, None));
+        assert_eq!(p, Profile::new(&s, "zcopyctl"));
+    }
+
+    /// A bench report with the given samples' (mono_start, mono_end).
+    fn bench_report(spans: &[(f64, f64)]) -> String {
+        let samples: Vec<String> = spans
+            .iter()
+            .map(|(a, b)| {
+                format!(
+                    r#"{{"method":"zcopy-send","route":"tcp-veth","size":4096,"rep":0,
+                    "sends":1,"bytes":4096,"wall_s":1.0,"cpu_s":1.0,"copied_sends":0,
+                    "verified":true,"mono_start":{a},"mono_end":{b}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"kernel":"6.1","cpus":2,"samples":[{}],"points":[],"break_even":[]}}"#,
+            samples.join(",")
+        )
+    }
+
+    #[test]
+    fn spans_come_from_the_bench_report() {
+        let dir = std::env::temp_dir().join(format!("zcopyctl-spans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.json");
+        assert!(timed_spans(&f).unwrap_err().starts_with("no "));
+        std::fs::write(&f, bench_report(&[(1.5, 2.5), (0.0, 0.0)])).unwrap();
+        assert_eq!(timed_spans(&f), Ok(vec![(1.5, 2.5)]));
+        // An older report: no times.
+        let old = bench_report(&[(1.0, 2.0)]).replace(r#","mono_start":1,"mono_end":2"#, "");
+        assert!(!old.contains("mono"));
+        std::fs::write(&f, old).unwrap();
+        assert!(timed_spans(&f).unwrap_err().contains("no timed-loop times"));
+        std::fs::write(&f, "{}").unwrap();
+        assert!(timed_spans(&f).unwrap_err().contains("not a bench report"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn run_keeps_the_timed_loop_or_everything_without_a_report() {
+        let dir = std::env::temp_dir().join(format!("zcopyctl-window-{}", std::process::id()));
+        let out = dir.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tcp-veth-4096-zcopy-send.perf.txt"), TIMED).unwrap();
+        std::fs::write(
+            dir.join("tcp-veth-4096-zcopy-send.json"),
+            bench_report(&[(1.9, 3.0)]),
+        )
+        .unwrap();
+        // No report next to this one: all samples kept.
+        std::fs::write(dir.join("tcp-veth-4096-sendfile.perf.txt"), TIMED).unwrap();
+        run(true, &dir, &out, "zcopyctl", 5).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("profile.json")).unwrap())
+                .unwrap();
+        let zc = &v["files"][1];
+        assert_eq!(zc["method"], "zcopy-send");
+        assert_eq!(
+            (
+                zc["samples"].as_u64(),
+                zc["samples_main_thread"].as_u64(),
+                zc["samples_in_window"].as_u64(),
+                zc["samples_recorded"].as_u64()
+            ),
+            (Some(2), Some(5), Some(3), Some(6))
+        );
+        assert_eq!(zc["windows"], serde_json::json!([[1.9, 3.0]]));
+        assert_eq!(zc["self"][0]["symbol"], "zc_send");
+        let sf = &v["files"][0];
+        assert_eq!(sf["method"], "sendfile");
+        assert_eq!(
+            (sf["samples"].as_u64(), sf["samples_recorded"].as_u64()),
+            (Some(5), Some(6))
+        );
+        assert!(sf["samples_in_window"].is_null() && sf["windows"].is_null());
+        assert_eq!(
+            std::fs::read_to_string(out.join("tcp-veth-4096-sendfile.folded"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+        let txt = std::fs::read_to_string(out.join("profile.txt")).unwrap();
+        assert!(txt.starts_with("Samples in the timed loop"), "{txt}");
+        assert!(txt.contains(
+            "  tcp-veth-4096-zcopy-send  3 of 6 samples (50.0%), \
+             2 of 5 of zcopyctl's main thread (40.0%); 1.100 s\n"
+        ));
+        assert!(
+            txt.contains("  tcp-veth-4096-sendfile    no timed-loop window: all 6 samples kept\n")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn frames_lose_offsets_and_unknowns_keep_the_dso() {
         assert_eq!(strip_offset("copy_user_generic+0x1a"), "copy_user_generic");
         assert_eq!(strip_offset("do_syscall_64+0x5c/0x90"), "do_syscall_64");
@@ -840,6 +1187,7 @@ zcopyctl   100/100   [001]  45.679151:     250000 cpu-clock:ppp:
                         comm: "zcopyctl".into(),
                         pid: Some(1),
                         tid: Some(1),
+                        time: None,
                         frames: frames.iter().map(|f| f.to_string()).collect(),
                     },
                     n,

@@ -13,7 +13,9 @@
 //! regions are torn down after it is released.
 
 use crate::{
-    abi, helpers, ioctl,
+    abi,
+    completion::Completions,
+    helpers, ioctl,
     region::{
         InFlight,
         Region, //
@@ -57,9 +59,9 @@ pub(crate) struct Context {
     id: u64,
     /// This context's counters; regions and sends hold them too.
     counters: Arc<Counters>,
-    /// Completion records of this context's sends and the send objects
-    /// kept for reuse; sends hold it too.
-    completions: Arc<Queue>,
+    /// Where this context's sends' records and counts go, and the send
+    /// objects kept for reuse; sends hold it too.
+    sends: Arc<Queue>,
     #[pin]
     regions: Mutex<KVec<Arc<Region>>>,
 }
@@ -67,12 +69,12 @@ pub(crate) struct Context {
 impl Context {
     fn new() -> Result<Pin<KBox<Self>>> {
         let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
-        let completions = Queue::new()?;
+        let sends = Queue::new(&counters)?;
         let ctx = KBox::pin_init(
             try_pin_init!(Self {
                 id: stats::CONTEXTS_OPENED.fetch_add(1, Relaxed) + 1,
                 counters,
-                completions,
+                sends,
                 regions <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
@@ -86,8 +88,12 @@ impl Context {
         &self.counters
     }
 
-    pub(crate) fn completions(&self) -> &Arc<Queue> {
-        &self.completions
+    pub(crate) fn sends(&self) -> &Arc<Queue> {
+        &self.sends
+    }
+
+    pub(crate) fn completions(&self) -> &Arc<Completions> {
+        self.sends.completions()
     }
 
     /// Holds region `id` for a send (`ENOENT` if there is none). Taken
@@ -134,7 +140,7 @@ impl PinnedDrop for Context {
     fn drop(self: Pin<&mut Self>) {
         // The send objects kept for reuse refer to the queue: let them go,
         // so that the queue goes when its last send in flight does.
-        drop(self.completions.close());
+        self.sends.close();
         stats::OPEN_CONTEXTS.fetch_sub(1, Relaxed);
     }
 }
@@ -152,7 +158,7 @@ impl MiscDevice for Context {
         let nowait = unsafe { helpers::zc_kiocb_nowait(kiocb.as_raw()) };
         let me = kiocb.file();
         let room = iov.len();
-        me.completions.read(nowait, room, |rec| {
+        me.completions().read(nowait, room, |rec| {
             let size = size_of::<abi::zc_completion>();
             // SAFETY: `zc_completion` is plain data with no padding (the
             // UAPI header asserts its size).
@@ -188,7 +194,7 @@ impl MiscDevice for Context {
         seq_print!(
             m,
             "zcopy_completions_unread:\t{}\n",
-            me.completions.pending()
+            me.completions().pending()
         );
     }
 }

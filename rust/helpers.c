@@ -19,6 +19,7 @@
 #include <linux/skbuff.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/nsproxy.h>
 #include <linux/rtnetlink.h>
@@ -493,6 +494,23 @@ bool zc_kiocb_nowait(struct kiocb *iocb)
 {
 	return (iocb->ki_flags & IOCB_NOWAIT) ||
 	       (iocb->ki_filp->f_flags & O_NONBLOCK);
+}
+
+/*
+ * The completion queue's readers wait, and its producers (any context)
+ * wake them, with wait_event's ordering: a waiter is queued before it
+ * tests @ready, and a producer publishes its record before it looks for
+ * waiters (wq_has_sleeper's barrier), so no wake-up is lost.
+ */
+int zc_wait_ready(struct wait_queue_head *wq, bool (*ready)(const void *), const void *arg)
+{
+	return wait_event_interruptible(*wq, ready(arg));
+}
+
+void zc_wake_ready(struct wait_queue_head *wq)
+{
+	if (wq_has_sleeper(wq))
+		wake_up_all(wq);
 }
 
 static struct workqueue_struct *zc_send_wq;

@@ -24,6 +24,7 @@ struct sk_buff;
 struct socket;
 struct ubuf_info;
 struct user_struct;
+struct wait_queue_head;
 struct workqueue_struct;
 
 /* ZC_IOC_* as the C preprocessor computes them, to check Rust's values. */
@@ -165,6 +166,13 @@ u32 zc_netdev_needed_headroom(void *netdev);
 bool zc_kiocb_nowait(struct kiocb *iocb);
 
 /* The module's workqueue for send teardown; created and destroyed once. */
+/*
+ * wait_event_interruptible(*wq, ready(arg)), and a wake-up of @wq's
+ * waiters if it has any (wq_has_sleeper), for the completion queue.
+ */
+int zc_wait_ready(struct wait_queue_head *wq, bool (*ready)(const void *), const void *arg);
+void zc_wake_ready(struct wait_queue_head *wq);
+
 int zc_wq_create(void);
 void zc_wq_destroy(void);
 struct workqueue_struct *zc_wq(void);

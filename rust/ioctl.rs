@@ -70,7 +70,7 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
         abi::ZC_IOC_SEND => {
             let (mut r, mut w) = user.reader_writer();
             let mut a: abi::zc_send = r.read()?;
-            a.sent = send::send(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
+            a.sent = send::send(&a, |id| ctx.hold(id), ctx.sends())?;
             // The send is on its way whether or not the caller can read
             // the count; its record says how many bytes it carried.
             w.write(&a)?;
@@ -83,12 +83,12 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
         }
         abi::ZC_IOC_XMIT => {
             let a: abi::zc_xmit = user.reader().read()?;
-            send::xmit(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
+            send::xmit(&a, |id| ctx.hold(id), ctx.sends())?;
         }
         abi::ZC_IOC_SENDFILE => {
             let (mut r, mut w) = user.reader_writer();
             let mut a: abi::zc_sendfile = r.read()?;
-            let res = send::sendfile(&a, ctx.completions(), ctx.counters())?;
+            let res = send::sendfile(&a, ctx.sends())?;
             a.sent = res.sent;
             a.pages_cached = res.cached;
             a.pages_read = res.read;
@@ -131,7 +131,7 @@ fn send_batch(ctx: &Context, b: &mut abi::zc_send_batch) -> Result {
     let (mut r, mut w) = entries.reader_writer();
     for _ in 0..b.nr {
         let sent = r.read::<abi::zc_send>().and_then(|mut a| {
-            a.sent = send::send(&a, |id| ctx.hold(id), ctx.completions(), ctx.counters())?;
+            a.sent = send::send(&a, |id| ctx.hold(id), ctx.sends())?;
             Ok(a)
         });
         let a = match sent {

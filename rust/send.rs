@@ -26,10 +26,11 @@
 //! record, the region no longer counts the send (`ZC_IOC_UNREGISTER` will
 //! not say `EBUSY` because of it).
 //!
-//! A send allocates nothing and takes no module reference: send objects
-//! are kept by the context's [`Queue`] for reuse, and the queue, which
-//! every send object refers to, holds the module (see
-//! [`crate::completion`]).
+//! A send allocates nothing, takes no module reference and no lock that
+//! disables interrupts: send objects are kept by the context's [`Queue`]
+//! for reuse (a lock-free stack), every send object refers to its queue,
+//! whose completion queue holds the module ([`crate::completion`]), and
+//! records are posted there without a lock.
 //!
 //! The fragments carry no page references of their own
 //! (`SKBFL_MANAGED_FRAG_REFS`): the region's pins keep the pages alive,
@@ -54,15 +55,17 @@ use crate::{
 use kernel::{
     bindings,
     error::to_result,
-    impl_has_work, new_work,
+    impl_has_work, new_mutex, new_work,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
         atomic::{
+            Acquire,
             Atomic,
-            Relaxed, //
+            Relaxed,
+            Release, //
         },
-        Arc,
+        Arc, Mutex,
     },
     types::Opaque,
     uaccess::{
@@ -76,8 +79,147 @@ use kernel::{
     },
 };
 
-/// A context's completion queue, which keeps its send objects for reuse.
-pub(crate) type Queue = Completions<Pin<KBox<SendOp>>>;
+/// The end of [`Queue::returned`] once the queue is closed.
+fn closed() -> *mut SendOp {
+    core::ptr::NonNull::dangling().as_ptr()
+}
+
+/// A context's sends: where their records and counts go, and the send
+/// objects kept for reuse.
+///
+/// A finished send goes back, in any context, onto `returned`, a lock-free
+/// stack (a compare-and-exchange of its head); a sender takes the whole
+/// stack at once into `cache` when that is empty and pops from there,
+/// under `cache`'s mutex (process context only), so a send takes no lock
+/// that disables interrupts or bottom halves. Objects are at most as many
+/// as reservations once were at a time: `ZC_COMPLETION_SLOTS`.
+///
+/// # Invariants
+///
+/// - `returned` and `cache.head` are null-terminated lists, linked by
+///   [`SendOp::next`], of send objects leaked from their boxes and used by
+///   no one else; `returned` ends with the dangling [`closed`] marker
+///   instead once the queue is closed, and takes nothing more then.
+/// - Every send object refers to its queue, so the queue is dropped only
+///   once both lists are empty: [`Queue::close`] must empty them first (the
+///   context does, when it goes).
+#[pin_data]
+pub(crate) struct Queue {
+    returned: Atomic<*mut SendOp>,
+    #[pin]
+    cache: Mutex<Cache>,
+    completions: Arc<Completions>,
+    counters: Arc<Counters>,
+}
+
+/// See [`Queue`].
+struct Cache {
+    head: *mut SendOp,
+}
+
+// SAFETY: The lists hold send objects, which are `Send`; the head pointers
+// are only used as the `Queue` invariant says.
+unsafe impl Send for Cache {}
+// SAFETY: As above; `returned` is an atomic.
+unsafe impl Send for Queue {}
+// SAFETY: As above.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    pub(crate) fn new(counters: &Arc<Counters>) -> Result<Arc<Self>> {
+        let completions = Completions::new()?;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                returned: Atomic::new(core::ptr::null_mut()),
+                cache <- new_mutex!(Cache {
+                    head: core::ptr::null_mut(),
+                }),
+                completions,
+                counters: counters.clone(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Where the records of this context's sends go.
+    pub(crate) fn completions(&self) -> &Arc<Completions> {
+        &self.completions
+    }
+
+    /// A send object kept for reuse, if there is one. Process context.
+    fn take(&self) -> Option<Pin<KBox<SendOp>>> {
+        let mut cache = self.cache.lock();
+        if cache.head.is_null() {
+            let all = self.returned.xchg(core::ptr::null_mut(), Acquire);
+            if all == closed() {
+                self.returned.store(all, Release);
+                return None;
+            }
+            cache.head = all;
+        }
+        let op = cache.head;
+        if op.is_null() {
+            return None;
+        }
+        // SAFETY: `op` heads the cache, a list of leaked send objects that
+        // only we use (type invariant); it leaves the list here.
+        unsafe {
+            cache.head = (*op).next;
+            Some(Pin::new_unchecked(KBox::from_raw(op)))
+        }
+    }
+
+    /// Keeps `op` for reuse, in any context; gives it back if the queue is
+    /// closed, for the caller to drop in process context.
+    fn give_back(&self, op: Pin<KBox<SendOp>>) -> Option<Pin<KBox<SendOp>>> {
+        // SAFETY: The object stays pinned: it is only rebuilt into a pinned
+        // box again (`take`, `free_list`, or just below).
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(op) });
+        let mut head = self.returned.load(Relaxed);
+        loop {
+            if head == closed() {
+                // SAFETY: `raw` was leaked just above and is still ours.
+                return Some(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) });
+            }
+            // SAFETY: `raw` is ours until the exchange below publishes it.
+            unsafe { (*raw).next = head };
+            // INVARIANT: linked before it is published (release).
+            match self.returned.cmpxchg(head, raw, Release) {
+                Ok(_) => return None,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// The context is gone: from now on send objects are not kept, and
+    /// those kept so far are freed (their number is returned). Process
+    /// context.
+    pub(crate) fn close(&self) -> usize {
+        // INVARIANT: closed from now on.
+        let returned = self.returned.xchg(closed(), Acquire);
+        let cached = core::mem::take(&mut self.cache.lock().head);
+        // SAFETY: Both lists are ours now (type invariant).
+        unsafe { free_list(returned) + free_list(cached) }
+    }
+}
+
+/// Frees a list of leaked send objects; returns how many.
+///
+/// # Safety
+///
+/// `head` is null, the [`closed`] marker, or a list as in [`Queue`]'s
+/// invariant that no one else uses.
+unsafe fn free_list(mut head: *mut SendOp) -> usize {
+    let mut n = 0;
+    while !head.is_null() && head != closed() {
+        // SAFETY: A leaked, pinned send object of the list, ours alone.
+        let op = unsafe { Pin::new_unchecked(KBox::from_raw(head)) };
+        head = op.next;
+        drop(op);
+        n += 1;
+    }
+    n
+}
 
 /// The module's workqueue, where sends that must sleep are finished.
 ///
@@ -147,8 +289,9 @@ pub(crate) struct SendOp {
     last: Option<LastHold>,
     /// The reservation is ended; the object is only to be dropped.
     finished: bool,
+    /// The next object in a list of [`Queue`] while kept there.
+    next: *mut SendOp,
     queue: Arc<Queue>,
-    counters: Arc<Counters>,
 }
 
 impl_has_work! {
@@ -170,22 +313,19 @@ impl WorkItem for SendOp {
     }
 }
 
-/// Room for one record in a context's queue and the object to send with:
-/// the start of every send. Dropped unused, it gives both back.
+/// Room for one record in a context's queue: the start of every send.
+/// Dropped unused, it gives the room back.
 pub(crate) struct Reservation<'a> {
     queue: &'a Arc<Queue>,
-    /// A send object the queue kept for reuse, if it had one.
-    op: Option<Pin<KBox<SendOp>>>,
     started: bool,
 }
 
 impl<'a> Reservation<'a> {
     /// `ENOBUFS` when the queue is full of records and sends in flight.
     pub(crate) fn new(queue: &'a Arc<Queue>) -> Result<Self> {
-        let op = queue.reserve()?;
+        queue.completions.reserve()?;
         Ok(Self {
             queue,
-            op,
             started: false,
         })
     }
@@ -193,13 +333,8 @@ impl<'a> Reservation<'a> {
     /// Readies the send object for the stack: tagged `tag`, keeping `hold`
     /// until its completion. Returns its `ubuf_info`, with the one
     /// reference the caller now holds (see [`SendOp::release`]).
-    fn start(
-        mut self,
-        counters: &Arc<Counters>,
-        tag: u64,
-        hold: Hold,
-    ) -> Result<*mut bindings::ubuf_info> {
-        let mut op = match self.op.take() {
+    fn start(mut self, tag: u64, hold: Hold) -> Result<*mut bindings::ubuf_info> {
+        let mut op = match self.queue.take() {
             Some(op) => op,
             None => KBox::pin_init(
                 try_pin_init!(SendOp {
@@ -212,8 +347,8 @@ impl<'a> Reservation<'a> {
                     hold: None,
                     last: None,
                     finished: false,
+                    next: core::ptr::null_mut(),
                     queue: self.queue.clone(),
-                    counters: counters.clone(),
                 }),
                 GFP_KERNEL,
             )?,
@@ -241,13 +376,8 @@ impl<'a> Reservation<'a> {
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        if self.started {
-            return;
-        }
-        match self.op.take() {
-            // Not kept only if the context is closed; process context here.
-            Some(op) => drop(self.queue.finish(None, op)),
-            None => self.queue.unreserve(),
+        if !self.started {
+            self.queue.completions.unreserve();
         }
     }
 }
@@ -293,7 +423,7 @@ impl SendOp {
         // SAFETY: Our reference keeps the `SendOp` alive until the put.
         let send = unsafe { SendOp::from_ubuf(ubuf) };
         if accepted > 0 {
-            send.counters.count_send();
+            send.queue.counters.count_send();
         }
         send.accepted.store(accepted, Relaxed);
         // SAFETY: Drops the caller's reference; its release ordering
@@ -336,21 +466,25 @@ impl SendOp {
         // any).
         let bytes = p.accepted.load(Relaxed);
         let copied = p.copied.load(Relaxed) != 0 || p.used.load(Relaxed) == 0;
-        let rec = (bytes > 0).then(|| {
-            p.counters.count_completion(bytes, copied);
-            abi::zc_completion {
+        let queue: &Queue = p.queue;
+        if bytes > 0 {
+            queue.counters.count_completion(bytes, copied);
+            queue.completions.post(abi::zc_completion {
                 tag: *p.tag,
                 bytes,
                 status: 0,
                 flags: if copied { abi::ZC_COMPLETION_COPIED } else { 0 },
-            }
-        });
+            });
+        } else {
+            queue.completions.unreserve();
+        }
+        // INVARIANT: the reservation ended just above.
         *p.finished = true;
-        let queue: *const Queue = &**p.queue;
+        // 3. Keep the object for the next send.
+        let queue: *const Queue = queue;
         // SAFETY: The queue is alive: `this` holds a reference to it until
-        // `finish` takes `this` under the queue's lock, and `finish`
-        // touches the queue no more once it lets go of that lock.
-        if let Some(this) = unsafe { &*queue }.finish(rec, this) {
+        // `give_back` publishes `this`, and then touches the queue no more.
+        if let Some(this) = unsafe { &*queue }.give_back(this) {
             // The context is closed: the object is freed, which drops its
             // reference on the queue (and perhaps the module's).
             if atomic {
@@ -446,7 +580,6 @@ pub(crate) fn send(
     a: &abi::zc_send,
     hold: impl FnOnce(u32) -> Result<InFlight>,
     queue: &Arc<Queue>,
-    counters: &Arc<Counters>,
 ) -> Result<u64> {
     if a.flags & !SEND_FLAGS != 0 || a.reserved != 0 || a.sent != 0 {
         return Err(EINVAL);
@@ -461,7 +594,6 @@ pub(crate) fn send(
         Reservation::new(queue)?,
         a.tag,
         a.flags,
-        counters,
     )
 }
 
@@ -474,9 +606,8 @@ fn send_through(
     res: Reservation<'_>,
     tag: u64,
     flags: u32,
-    counters: &Arc<Counters>,
 ) -> Result<u64> {
-    let ubuf = res.start(counters, tag, hold)?;
+    let ubuf = res.start(tag, hold)?;
     // SAFETY: The socket is held; `ubuf` is ours; the pages of `range` are
     // kept by the send's hold, and their bio_vecs live as long.
     let ret = unsafe {
@@ -510,11 +641,7 @@ pub(crate) struct SendfileResult {
 
 /// `ZC_IOC_SENDFILE`: validates `a`, gathers the page-cache pages of the
 /// range and sends them.
-pub(crate) fn sendfile(
-    a: &abi::zc_sendfile,
-    queue: &Arc<Queue>,
-    counters: &Arc<Counters>,
-) -> Result<SendfileResult> {
+pub(crate) fn sendfile(a: &abi::zc_sendfile, queue: &Arc<Queue>) -> Result<SendfileResult> {
     if a.flags & !SEND_FLAGS != 0
         || a.reserved != 0
         || a.sent != 0
@@ -547,7 +674,7 @@ pub(crate) fn sendfile(
         });
     }
     let res = Reservation::new(queue)?;
-    let got = FilePages::gather(&file, a.offset, end, counters)?;
+    let got = FilePages::gather(&file, a.offset, end, &queue.counters)?;
     // CAST: both are below `ZC_SENDFILE_MAX` + a page, far below `usize::MAX`.
     let range = ByteRange {
         bvecs: got.pages.bvecs().as_ptr(),
@@ -555,15 +682,7 @@ pub(crate) fn sendfile(
         skip: (a.offset % PAGE_SIZE as u64) as usize,
         len: (end - a.offset) as usize,
     };
-    let sent = send_through(
-        sock,
-        range,
-        Hold::File(got.pages),
-        res,
-        a.tag,
-        a.flags,
-        counters,
-    )?;
+    let sent = send_through(sock, range, Hold::File(got.pages), res, a.tag, a.flags)?;
     Ok(SendfileResult {
         sent,
         cached: got.hits,
@@ -577,7 +696,6 @@ pub(crate) fn xmit(
     a: &abi::zc_xmit,
     hold: impl FnOnce(u32) -> Result<InFlight>,
     queue: &Arc<Queue>,
-    counters: &Arc<Counters>,
 ) -> Result {
     if a.flags != 0 {
         return Err(EINVAL);
@@ -596,7 +714,7 @@ pub(crate) fn xmit(
     let dev = NetdevRef::get(a.ifindex)?;
     let inflight = hold(a.region)?;
     let range = inflight.region().range(a.offset, a.len)?;
-    let ubuf = Reservation::new(queue)?.start(counters, a.tag, Hold::Region(inflight))?;
+    let ubuf = Reservation::new(queue)?.start(a.tag, Hold::Region(inflight))?;
     // SAFETY: The device is held, `ubuf` is ours, and the pages and their
     // bio_vecs live as long as the send (see `send`).
     let skb = unsafe {
@@ -657,7 +775,7 @@ mod tests {
             ifindex: 0,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
-        let sink = Queue::new()?;
+        let sink = Queue::new(&counters)?;
         // Loopback (ifindex 1) does scatter-gather and has a 14-byte header.
         let dev = NetdevRef::get(1)?;
         let hdr = [0xabu8; 42];
@@ -666,7 +784,7 @@ mod tests {
         let range = region.range(off, len as u64)?;
         let inflight = InFlight::new(region.clone());
         assert!(region.busy());
-        let ubuf = Reservation::new(&sink)?.start(&counters, 0x5eed, Hold::Region(inflight))?;
+        let ubuf = Reservation::new(&sink)?.start(0x5eed, Hold::Region(inflight))?;
         // SAFETY: As in `xmit`.
         let skb = unsafe {
             helpers::zc_xmit_build(
@@ -702,7 +820,9 @@ mod tests {
         // reference.
         unsafe { SendOp::release(ubuf, len as u64) };
         let mut got = KVec::new();
-        let n = sink.read(false, 24, |r| got.push(*r, GFP_KERNEL).is_ok())?;
+        let n = sink
+            .completions()
+            .read(false, 24, |r| got.push(*r, GFP_KERNEL).is_ok())?;
         assert_eq!(n, 24);
         assert_eq!(got[0].tag, 0x5eed);
         assert_eq!(got[0].bytes, len as u64);
@@ -715,7 +835,7 @@ mod tests {
             (1, 1, len as u64)
         );
         // The send object was kept for reuse: the closed queue gives it up.
-        assert_eq!(sink.close().len(), 1);
+        assert_eq!(sink.close(), 1);
         Ok(())
     }
 
@@ -731,7 +851,7 @@ mod tests {
             ifindex: 0,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
-        let sink = Queue::new()?;
+        let sink = Queue::new(&counters)?;
         let dev = NetdevRef::get(1)?;
         let hdr = [0u8; abi::ZC_XMIT_MAX_HDR as usize + 1];
         // (header length, offset, length, errno). Loopback's MTU is 64 KiB,
@@ -746,7 +866,7 @@ mod tests {
         for &(hlen, off, len, errno) in cases.iter() {
             let range = region.range(off, len as u64)?;
             let hold = Hold::Region(InFlight::new(region.clone()));
-            let ubuf = Reservation::new(&sink)?.start(&counters, 1, hold)?;
+            let ubuf = Reservation::new(&sink)?.start(1, hold)?;
             // Each send finished before the next started: one object
             // serves them all.
             let first = *ubufs.first().unwrap_or(&ubuf);
@@ -771,7 +891,7 @@ mod tests {
         }
         // Failed sends post nothing and give everything back, at once: the
         // sender's reference was the last.
-        assert_eq!(sink.pending(), 0);
+        assert_eq!(sink.completions().pending(), 0);
         assert!(!region.busy());
         assert_eq!(counters.to_abi().sends, 0);
         assert_eq!(ubufs.len(), cases.len());
@@ -783,7 +903,7 @@ mod tests {
         }
         assert!(Reservation::new(&sink).err() == Some(ENOBUFS));
         drop(held);
-        assert_eq!(sink.close().len(), 1);
+        assert_eq!(sink.close(), 1);
         Ok(())
     }
 }

@@ -155,6 +155,8 @@ pub(crate) struct Completions {
     tail: Atomic<usize>,
     /// The next position a reader takes.
     head: Atomic<usize>,
+    /// Records in the readers' stash (a hint for waiting readers).
+    stashed: Atomic<usize>,
     cells: KVec<Cell>,
     #[pin]
     reader: Mutex<Reader>,
@@ -194,6 +196,7 @@ impl Completions {
                 used: Atomic::new(0),
                 tail: Atomic::new(0),
                 head: Atomic::new(0),
+                stashed: Atomic::new(0),
                 cells,
                 reader <- new_mutex!(Reader { stash }),
                 // SAFETY: `__init_waitqueue_head` initialises the head in
@@ -233,12 +236,16 @@ impl Completions {
     /// signals the eventfd and wakes waiting readers. Takes no lock unless
     /// an eventfd is set.
     pub(crate) fn post(&self, rec: abi::zc_completion) {
-        let pos = self.tail.fetch_add(1, Relaxed);
+        // Fully ordered, as every change of `used`: claims and the counts
+        // that allow them happen in one order.
+        let pos = self.tail.fetch_add(1, Full);
         let cell = &self.cells[pos % SLOTS];
         // SAFETY: `pos` is ours alone, and the cell's previous record (of
-        // `pos - SLOTS`) has been taken: the reservation this record comes
-        // from is counted in `used`, which bounds claimed positions not yet
-        // read to `SLOTS` (type invariants).
+        // `pos - SLOTS`) has been taken: claimed positions not yet read
+        // plus reservations not yet claimed (ours among them) never exceed
+        // `used <= SLOTS`, and positions are read in order, so every
+        // position up to `pos - SLOTS` was read, and `used` lowered after
+        // that, before this claim (type invariants).
         unsafe { *cell.rec.get() = rec };
         // INVARIANT: written before it is published.
         cell.seq.store(pos + 1, Release);
@@ -298,6 +305,7 @@ impl Completions {
             reader.stash.rotate_left(from_stash);
             let kept = reader.stash.len() - from_stash;
             reader.stash.truncate(kept);
+            self.stashed.store(kept, Relaxed);
             let mut head = self.head.load(Relaxed);
             while batch.len() < want {
                 let cell = &self.cells[head % SLOTS];
@@ -346,9 +354,15 @@ impl Completions {
                 .map_err(|_| ENOMEM)?;
         }
         reader.stash.rotate_right(rest.len());
+        self.stashed.store(reader.stash.len(), Relaxed);
         drop(reader);
         // Their room is free once written.
         self.used.fetch_sub(written, Full);
+        if !rest.is_empty() {
+            // Another reader may be waiting for these.
+            // SAFETY: `ready` is an initialised wait queue head.
+            unsafe { helpers::zc_wake_ready(self.ready.get()) };
+        }
         if written == 0 {
             return Err(EFAULT);
         }
@@ -372,8 +386,7 @@ impl Completions {
 }
 
 /// `zc_wait_ready`'s condition: whether the queue at `arg` has a record
-/// ready for a reader (the stash aside: a reader that leaves records there
-/// returns without waiting).
+/// for a reader, in the stash or published in the ring.
 ///
 /// # Safety
 ///
@@ -382,7 +395,7 @@ unsafe extern "C" fn readable(arg: *const c_void) -> bool {
     // SAFETY: As the caller promises.
     let c = unsafe { &*arg.cast::<Completions>() };
     let head = c.head.load(Relaxed);
-    c.cells[head % SLOTS].seq.load(Acquire) == head + 1
+    c.stashed.load(Relaxed) != 0 || c.cells[head % SLOTS].seq.load(Acquire) == head + 1
 }
 
 #[kunit_tests(zcopy_completion)]

@@ -122,7 +122,7 @@ enum Cmd {
         #[arg(long)]
         sends: Option<u64>,
         /// Repetitions of every sample (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         reps: usize,
         /// Write the full report (every sample) here as JSON.
         #[arg(long)]

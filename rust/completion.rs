@@ -22,9 +22,10 @@
 //! never lands on a record not yet read. Readers, one at a time (`reader`),
 //! take published records from `head` on, in order; a record not yet
 //! published ends what a reader takes. A reader copies records to user
-//! space under the readers' mutex (no spinlock: a fault may sleep) and
-//! keeps those it could not copy in a stash, first in line for the next
-//! read; their room stays counted in `used` until they are written.
+//! space without a lock (a fault may sleep for long) and puts those it
+//! could not copy in a stash, first in line for the next read, which it
+//! made room for before taking them; their room in the ring stays counted
+//! in `used` until they are written.
 //!
 //! Readers that find nothing wait on `ready`, which posters wake only when
 //! someone waits (`zc_wake_ready`, with `wait_event`'s ordering).
@@ -134,10 +135,16 @@ struct Cell {
 }
 
 /// What readers keep between reads.
+///
+/// # Invariants
+///
+/// `stash` has room for `stash.len() + out` records.
 struct Reader {
     /// Records taken from the ring that could not be written to user
-    /// space, oldest first: served before the ring. Room for `READ_BATCH`.
+    /// space, oldest first: served before the ring.
     stash: KVec<abi::zc_completion>,
+    /// Records readers have taken out and not yet written or put back.
+    out: usize,
 }
 
 /// A context's completion queue.
@@ -198,7 +205,7 @@ impl Completions {
                 head: Atomic::new(0),
                 stashed: Atomic::new(0),
                 cells,
-                reader <- new_mutex!(Reader { stash }),
+                reader <- new_mutex!(Reader { stash, out: 0 }),
                 // SAFETY: `__init_waitqueue_head` initialises the head in
                 // place; the name and the class key are static.
                 ready <- Opaque::ffi_init(|slot| unsafe {
@@ -294,8 +301,12 @@ impl Completions {
         }
         let want = READ_BATCH.min(room / size);
         let mut batch = KVec::with_capacity(want, GFP_KERNEL)?;
-        let mut reader = loop {
+        loop {
             let mut reader = self.reader.lock();
+            // Room to put back, should they fault, the records this read
+            // and the others out now take: nothing is lost then.
+            let out = reader.out;
+            reader.stash.reserve(out + want, GFP_KERNEL)?;
             // The stash first: it holds the oldest records.
             let from_stash = reader.stash.len().min(want);
             for rec in &reader.stash[..from_stash] {
@@ -322,7 +333,9 @@ impl Completions {
             // INVARIANT: moved under `reader`.
             self.head.store(head, Relaxed);
             if !batch.is_empty() {
-                break reader;
+                // INVARIANT: the stash has room for them (reserved above).
+                reader.out += batch.len();
+                break;
             }
             drop(reader);
             if nowait {
@@ -340,14 +353,15 @@ impl Completions {
             if r != 0 {
                 return Err(ERESTARTSYS);
             }
-        };
-        // Written with the readers' lock held (a mutex: a fault may sleep),
-        // so no other reader overtakes these records.
+        }
+        // Written without a lock: a fault may sleep for long.
         let written = batch.iter().take_while(|r| write(r)).count();
-        // Put back, first in line, what could not be written. The stash
-        // is empty unless the whole batch came from it, so it has room.
+        // Put back, first in line, what could not be written.
+        let mut reader = self.reader.lock();
+        reader.out -= batch.len();
         let rest = &batch[written..];
         for rec in rest {
+            // Cannot fail: the room was reserved (`Reader`'s invariant).
             reader
                 .stash
                 .push_within_capacity(*rec)

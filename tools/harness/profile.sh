@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Inside the VM: where a send's CPU time goes. The benchmark's setup
-# (tools/harness/bench.sh), then one bench sample per route, size and
+# (tools/harness/bench-setup.sh), then one bench sample per route, size and
 # method under `perf record -e cpu-clock -g` (TCG has no PMU; cpu-clock is
 # a timer), each written out with `perf script` to
 # $ZCOPY_OUT/prof/ROUTE-SIZE-METHOD.perf.txt for `zcopyctl profile`, which
@@ -21,11 +21,7 @@ methods=${ZCOPY_PROFILE_METHODS:-msg-zerocopy io-uring-send-zc zcopy-send zcopy-
 out=${ZCOPY_OUT:-/tmp}/prof
 mkdir -p "$out"
 
-"$here/net.sh"
-"$here/disk.sh"
-ip link set zd0 mtu 65535
-data=/run/zcopy/tmpfs/bench.dat
-head -c $((8 * 1024 * 1024)) /dev/urandom >"$data"
+data=$("$here/bench-setup.sh")
 echo "kernel $(uname -r), $(nproc) vCPUs under QEMU TCG; perf $(perf version | cut -d' ' -f3)"
 
 for rs in udp-dummy:4096 tcp-veth:4096 tcp-veth:65536; do

@@ -353,26 +353,25 @@ impl Drop for Data {
     }
 }
 
-fn thread_cpu() -> f64 {
+/// A clock's time in seconds.
+fn clock(id: libc::clockid_t) -> f64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: plain system call writing into `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(id, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn thread_cpu() -> f64 {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// `CLOCK_MONOTONIC` in seconds: the clock `perf record -k CLOCK_MONOTONIC`
 /// stamps its samples with.
 fn monotonic() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: plain system call writing into `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    clock(libc::CLOCK_MONOTONIC)
 }
 
 fn last_err<T>(what: &str) -> Result<T> {

@@ -227,11 +227,16 @@ impl Completions {
     /// records and outstanding sends. Ends with [`Self::post`] or
     /// [`Self::unreserve`].
     pub(crate) fn reserve(&self) -> Result {
-        if self.used.fetch_add(1, Full) >= SLOTS {
-            self.used.fetch_sub(1, Full);
-            return Err(ENOBUFS);
+        let mut used = self.used.load(Relaxed);
+        loop {
+            if used >= SLOTS {
+                return Err(ENOBUFS);
+            }
+            match self.used.cmpxchg(used, used + 1, Full) {
+                Ok(_) => return Ok(()),
+                Err(now) => used = now,
+            }
         }
-        Ok(())
     }
 
     /// Ends a reservation without a record (the send failed). Any context.

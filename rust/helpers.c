@@ -256,11 +256,19 @@ void zc_bvecs_free(struct bio_vec *bv)
 static void zc_ubuf_complete(struct sk_buff *skb, struct ubuf_info *uarg,
 			     bool success)
 {
+	/*
+	 * An RCU reader, as vhost_zerocopy_complete: finishing the send may
+	 * drop the last reference on the module (a closed context's queue),
+	 * and module unload waits for RCU readers (free_module), so this
+	 * code stays until the section ends, in any context.
+	 */
+	rcu_read_lock();
 	/* Note the outcome before the reference goes, so the last one sees
 	 * every earlier outcome (refcount_dec_and_test orders them). */
 	zcopy_ubuf_event(uarg, skb != NULL, success);
 	if (refcount_dec_and_test(&uarg->refcnt))
 		zcopy_ubuf_done(uarg);
+	rcu_read_unlock();
 }
 
 static const struct ubuf_info_ops zc_ubuf_ops = {

@@ -112,7 +112,6 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
     Ok(0)
 }
 
-/// The reply to `ZC_IOC_VERSION`.
 /// `ZC_IOC_SEND_BATCH`: the entries in order, each exactly a
 /// `ZC_IOC_SEND`, until one is refused (its errno in `error`; an error of
 /// its own if it is the first) or accepted short.
@@ -155,6 +154,7 @@ fn send_batch(ctx: &Context, b: &mut abi::zc_send_batch) -> Result {
     Ok(())
 }
 
+/// The reply to `ZC_IOC_VERSION`.
 fn version() -> abi::zc_version {
     abi::zc_version {
         abi_version: abi::ZC_ABI_VERSION,

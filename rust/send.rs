@@ -170,12 +170,21 @@ impl Queue {
     }
 
     /// Keeps `op` for reuse, in any context; gives it back if the queue is
-    /// closed, for the caller to drop in process context.
-    fn give_back(&self, op: Pin<KBox<SendOp>>) -> Option<Pin<KBox<SendOp>>> {
+    /// closed, for the caller to drop in process context. Takes the queue
+    /// by pointer: once `op` is published, another thread may free it and,
+    /// with it, the queue.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live queue, which `op` refers to.
+    unsafe fn give_back(this: *const Self, op: Pin<KBox<SendOp>>) -> Option<Pin<KBox<SendOp>>> {
+        // SAFETY: Alive as long as `op` is ours (the caller's promise); no
+        // reference to it outlives the exchange that publishes `op`.
+        let returned = unsafe { &(*this).returned };
         // SAFETY: The object stays pinned: it is only rebuilt into a pinned
         // box again (`take`, `free_list`, or just below).
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(op) });
-        let mut head = self.returned.load(Relaxed);
+        let mut head = returned.load(Relaxed);
         loop {
             if head == closed() {
                 // SAFETY: `raw` was leaked just above and is still ours.
@@ -184,7 +193,7 @@ impl Queue {
             // SAFETY: `raw` is ours until the exchange below publishes it.
             unsafe { (*raw).next = head };
             // INVARIANT: linked before it is published (release).
-            match self.returned.cmpxchg(head, raw, Release) {
+            match returned.cmpxchg(head, raw, Release) {
                 Ok(_) => return None,
                 Err(now) => head = now,
             }
@@ -482,9 +491,9 @@ impl SendOp {
         *p.finished = true;
         // 3. Keep the object for the next send.
         let queue: *const Queue = queue;
-        // SAFETY: The queue is alive: `this` holds a reference to it until
-        // `give_back` publishes `this`, and then touches the queue no more.
-        if let Some(this) = unsafe { &*queue }.give_back(this) {
+        // SAFETY: `this` refers to the queue, which is alive until
+        // `give_back` publishes `this`, and then touches it no more.
+        if let Some(this) = unsafe { Queue::give_back(queue, this) } {
             // The context is closed: the object is freed, which drops its
             // reference on the queue (and perhaps the module's).
             if atomic {

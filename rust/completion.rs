@@ -252,12 +252,11 @@ impl Completions {
         // that allow them happen in one order.
         let pos = self.tail.fetch_add(1, Full);
         let cell = &self.cells[pos % SLOTS];
-        // SAFETY: `pos` is ours alone, and the cell's previous record (of
-        // `pos - SLOTS`) has been taken: claimed positions not yet read
-        // plus reservations not yet claimed (ours among them) never exceed
-        // `used <= SLOTS`, and positions are read in order, so every
-        // position up to `pos - SLOTS` was read, and `used` lowered after
-        // that, before this claim (type invariants).
+        // The cell's last record (of `pos - SLOTS`) was read before this
+        // claim: claimed positions not yet read plus reservations not yet
+        // claimed (ours among them) never exceed `used <= SLOTS`, positions
+        // are read in order, and `used` is lowered after a read.
+        // SAFETY: `pos` is ours alone, and its cell free (just above).
         unsafe { *cell.rec.get() = rec };
         // INVARIANT: written before it is published.
         cell.seq.store(pos + 1, Release);

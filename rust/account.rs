@@ -131,6 +131,24 @@ impl MemlockCharge {
         // INVARIANT: both counters were charged above, the reference taken.
         Ok(Self { mm, user, pages })
     }
+
+    /// Charges `pages` more to the same user and mm; on `ENOMEM` the
+    /// charge is as it was.
+    pub(crate) fn grow(&mut self, pages: usize) -> Result {
+        // CAST: as in `charge`.
+        let pages = pages as u64;
+        if !self.user.is_null() {
+            // SAFETY: Reads the current task's rlimit.
+            let limit = (unsafe { helpers::zc_rlimit_memlock() } >> PAGE_SHIFT) as u64;
+            // SAFETY: We hold a reference to `user` (type invariant).
+            add_within(unsafe { locked_vm(self.user) }, pages, limit)?;
+        }
+        // CAST: as in `charge`.
+        pinned_vm(&self.mm).add(pages as i64, Relaxed);
+        // INVARIANT: both counters were charged `pages` more above.
+        self.pages += pages;
+        Ok(())
+    }
 }
 
 impl Drop for MemlockCharge {
@@ -169,6 +187,17 @@ impl GlobalCharge {
         Ok(Self { pages })
     }
 
+    /// Charges `pages` more, unless the module would then hold more than
+    /// `max`; on `ENOMEM` the charge is as it was.
+    pub(crate) fn grow(&mut self, pages: usize, max: u64) -> Result {
+        // CAST: as in `MemlockCharge::charge`.
+        let pages = pages as u64;
+        add_within(&GLOBAL_PINNED, pages, max)?;
+        // INVARIANT: charged just above.
+        self.pages += pages;
+        Ok(())
+    }
+
     /// Pages charged by the whole module now.
     pub(crate) fn total() -> u64 {
         // CAST: never negative, see `add_within`.
@@ -204,7 +233,11 @@ mod tests {
         assert_eq!(GlobalCharge::total(), base + 10);
         assert!(GlobalCharge::charge(6, base + 15).err() == Some(ENOMEM));
         assert_eq!(GlobalCharge::total(), base + 10);
-        let b = GlobalCharge::charge(5, base + 15)?;
+        let mut b = GlobalCharge::charge(2, base + 15)?;
+        assert!(b.grow(4, base + 15).err() == Some(ENOMEM));
+        assert_eq!(GlobalCharge::total(), base + 12);
+        b.grow(3, base + 15)?;
+        assert_eq!(GlobalCharge::total(), base + 15);
         drop(a);
         drop(b);
         assert_eq!(GlobalCharge::total(), base);
@@ -217,8 +250,10 @@ mod tests {
         let _mem = UserMem::new(kernel::page::PAGE_SIZE)?;
         let mm = current_mm()?;
         let before = pinned_vm(&mm).load(Relaxed);
-        let c = MemlockCharge::charge(3)?;
+        let mut c = MemlockCharge::charge(3)?;
         assert_eq!(pinned_vm(&mm).load(Relaxed), before + 3);
+        c.grow(2)?;
+        assert_eq!(pinned_vm(&mm).load(Relaxed), before + 5);
         drop(c);
         assert_eq!(pinned_vm(&mm).load(Relaxed), before);
         Ok(())

@@ -97,7 +97,7 @@ impl DmaMapping {
 
     /// Walks the DMA segments: each covers a run of whole pages.
     fn page_iovas(&self, nr_pages: usize) -> Result<KVVec<u64>> {
-        let mut iovas = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+        let mut iovas = KVVec::with_capacity(nr_pages, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: `sgt` is initialised and mapped (type invariant).
         let (mut sg, nents) = unsafe { ((*self.sgt.get()).sgl, (*self.sgt.get()).nents) };
         for _ in 0..nents {
@@ -108,7 +108,7 @@ impl DmaMapping {
             let (addr, len) = unsafe { (bindings::sg_dma_address(sg), bindings::sg_dma_len(sg)) };
             let mut off = 0;
             while off < len as usize && iovas.len() < nr_pages {
-                iovas.push(addr + off as u64, GFP_KERNEL)?;
+                iovas.push(addr + off as u64, GFP_KERNEL_ACCOUNT)?;
                 off += PAGE_SIZE;
             }
             // SAFETY: As above; `sg_next` returns NULL after the last one.

@@ -232,7 +232,7 @@ u32 zc_c_bio_vec_size(void)
 
 struct bio_vec *zc_bvecs_alloc(struct page *const *pages, size_t n)
 {
-	struct bio_vec *bv = kvmalloc_array(n, sizeof(*bv), GFP_KERNEL);
+	struct bio_vec *bv = kvmalloc_array(n, sizeof(*bv), GFP_KERNEL_ACCOUNT);
 	size_t i;
 
 	if (!bv)

@@ -56,7 +56,8 @@ impl PinnedPages {
         if nr_pages == 0 || start % PAGE_SIZE != 0 {
             return Err(EINVAL);
         }
-        let mut pages: KVVec<*mut bindings::page> = KVVec::with_capacity(nr_pages, GFP_KERNEL)?;
+        let mut pages: KVVec<*mut bindings::page> =
+            KVVec::with_capacity(nr_pages, GFP_KERNEL_ACCOUNT)?;
         let mut flags = bindings::FOLL_LONGTERM;
         if !read_only {
             flags |= bindings::FOLL_WRITE;
@@ -110,7 +111,7 @@ impl PinnedPages {
                 unsafe { bindings::unpin_user_page(page) };
                 continue;
             }
-            if let Err(e) = pins.push(folio, GFP_KERNEL) {
+            if let Err(e) = pins.push(folio, GFP_KERNEL_ACCOUNT) {
                 failed = Some((i, e));
                 break;
             }

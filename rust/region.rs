@@ -133,10 +133,20 @@ impl Region {
         max_pinned: u64,
     ) -> Result<Arc<Self>> {
         let (start, nr_pages) = span(args.addr, args.len)?;
+        // Charged before anything is pinned or allocated for the pages: a
+        // request over the limits pins nothing. A pin charges its whole
+        // folio, which is at least the pages asked for; the rest of it is
+        // charged once the folios are known.
+        let mut memlock = MemlockCharge::charge(nr_pages)?;
+        let mut global = GlobalCharge::charge(nr_pages, max_pinned)?;
+        // Dropped before the charges on every path (declared after them).
         let pins = PinnedPages::pin(start, nr_pages, args.read_only)?;
+        let more = pins.charge().saturating_sub(nr_pages);
+        if more > 0 {
+            memlock.grow(more)?;
+            global.grow(more, max_pinned)?;
+        }
         let bvecs = Bvecs::new(pins.pages())?;
-        let memlock = MemlockCharge::charge(pins.charge())?;
-        let global = GlobalCharge::charge(pins.charge(), max_pinned)?;
         let mut id = NEXT_ID.fetch_add(1, Relaxed);
         if id == 0 {
             id = NEXT_ID.fetch_add(1, Relaxed);

@@ -466,15 +466,36 @@ static int test_register_10000_times(void)
 }
 
 /* In a child without CAP_IPC_LOCK and RLIMIT_MEMLOCK of 8 pages. */
+/* A counter of /proc/vmstat, or -1 if there is none. */
+static long long vmstat(const char *name)
+{
+	size_t n = strlen(name);
+	long long v = -1;
+	char line[128];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			v = atoll(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 static int memlock_child(void)
 {
 	struct rlimit rl = { 8 * PAGE, 8 * PAGE };
+	size_t big_len = 64UL << 20;
+	char *big = mmap(NULL, big_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *buf = map_anon(16 * PAGE);
 	struct zc_register r;
 	int fd = open_dev();
-	long long pinned0;
+	long long pinned0, pins0;
 
-	CHECK(fd >= 0 && buf, "setup");
+	CHECK(fd >= 0 && buf && big != MAP_FAILED, "setup");
 	CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0, "setrlimit");
 	CHECK(drop_cap(CAP_IPC_LOCK) == 0, "drop CAP_IPC_LOCK");
 	pinned0 = get_stats(fd).module.pinned_pages;
@@ -482,6 +503,13 @@ static int memlock_child(void)
 	CHECK_ERRNO(reg(fd, buf + 8 * PAGE, PAGE, 0, 0, NULL), ENOMEM, "a 9th page");
 	CHECK(unreg(fd, r.id) == 0, "unregister");
 	CHECK_ERRNO(reg(fd, buf, 9 * PAGE, 0, 0, NULL), ENOMEM, "9 pages at once");
+	/* Refused before anything is pinned: the limit limits what the call
+	 * itself pins on its way to ENOMEM. */
+	pins0 = vmstat("nr_foll_pin_acquired");
+	CHECK(pins0 >= 0, "nr_foll_pin_acquired in /proc/vmstat");
+	CHECK_ERRNO(reg(fd, big, big_len, 0, 0, NULL), ENOMEM, "64 MiB over an 8-page limit");
+	CHECK(vmstat("nr_foll_pin_acquired") == pins0, "%lld pages pinned on the way to ENOMEM",
+	      vmstat("nr_foll_pin_acquired") - pins0);
 	CHECK((long long)get_stats(fd).module.pinned_pages == pinned0, "pages left pinned");
 	CHECK(status_kb("VmPin") == 0, "VmPin %ld kB", status_kb("VmPin"));
 	CHECK(reg(fd, buf, 8 * PAGE, 0, 0, &r) == 0, "8 pages again");

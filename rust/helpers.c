@@ -389,6 +389,9 @@ int zc_sock_send(struct socket *sock, struct ubuf_info *uarg,
 		.sg_from_iter = zc_sg_from_iter,
 	};
 
+	/* A socket opened non-blocking does not block, as sendmsg(2). */
+	if (sock->file->f_flags & O_NONBLOCK)
+		msg.msg_flags |= MSG_DONTWAIT;
 	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bv, nr, skip + len);
 	iov_iter_advance(&msg.msg_iter, skip);
 	return sock_sendmsg(sock, &msg);

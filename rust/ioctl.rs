@@ -191,6 +191,10 @@ fn register(ctx: &Context, a: &mut abi::zc_register) -> Result {
 }
 
 fn region_info(ctx: &Context, a: &mut abi::zc_region_info) -> Result {
+    // Output fields are zero on input, as everywhere in the ABI.
+    if a.flags != 0 || a.addr != 0 || a.len != 0 || a.total_pages != 0 || a.ifindex != 0 {
+        return Err(EINVAL);
+    }
     let region = ctx.region(a.id)?;
     region.describe(a);
     if a.first_page > a.total_pages {

@@ -121,6 +121,7 @@ int test_send_batch_refusal_consumes_nothing(void);
 int test_send_batch_10000_from_threads(void);
 int test_send_batch_tcp_veth(void);
 int test_send_batch_stops_at_short_stream_send(void);
+int test_send_nonblocking_socket_does_not_block(void);
 int test_send_kill_mid_stream_releases(void);
 int test_send_close_mid_stream_releases(void);
 int test_xmit_raw_frames(void);

@@ -1736,3 +1736,54 @@ int test_bench_smoke(void)
 {
 	return harness("bench.sh --sends 6 --reps 1 --sizes 4096,65536,1048576 >/dev/null");
 }
+
+/*
+ * A socket opened non-blocking (O_NONBLOCK on its file, no ZC_SEND_NONBLOCK)
+ * does not block, as sendmsg(2) derives MSG_DONTWAIT from the file: with no
+ * ACK coming back (the receiving NIC down) and a small send buffer, a send of
+ * more than fits returns short or EAGAIN at once. A child sends, so that a
+ * send that blocks is caught (killed after a minute) rather than hanging the
+ * suite.
+ */
+int test_send_nonblocking_socket_does_not_block(void)
+{
+	enum { LEN = 1024 * 1024 };
+	unsigned char *buf = pattern(LEN, 19);
+	struct zc_register r;
+	struct receiver rx;
+	struct result res;
+	int fd = open_dev(), s, sndbuf = 64 * 1024, status = 0, i;
+	pid_t pid;
+
+	CHECK(fd >= 0 && buf, "setup");
+	CHECK(reg(fd, buf, LEN, 0, 0, &r) == 0, "register");
+	CHECK(start_receiver(&rx, SOCK_STREAM, WIRE_RX, 7560, false, 0) == 0, "receiver");
+	s = connect_to(SOCK_STREAM, WIRE_RX, 7560);
+	CHECK(s >= 0, "connect");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0, "SO_SNDBUF");
+	CHECK(fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+	sh("ip -n zrx link set zrx0 down");
+	pid = fork();
+	if (pid == 0) {
+		__u64 sent = 0;
+		int ret = zsend(fd, s, r.id, 0, LEN, 900, 0, &sent);
+
+		_exit((ret == 0 && sent > 0 && sent < LEN) || (ret < 0 && errno == EAGAIN) ? 0 : 1);
+	}
+	for (i = 0; pid > 0 && i < 600 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(100 * 1000);
+	if (pid > 0 && i == 600) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	sh("ip -n zrx link set zrx0 up");
+	close(s);
+	finish_receiver(&rx, &res);
+	CHECK(pid > 0, "fork");
+	CHECK(i < 600, "the send blocked on a non-blocking socket");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "not a short send nor EAGAIN (status %#x)", status);
+	close(fd);
+	munmap(buf, LEN);
+	return 0;
+}

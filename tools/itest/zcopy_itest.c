@@ -761,6 +761,26 @@ static int test_bad_register_inputs(void)
 	CHECK_ERRNO(region_pages(fd, r.id, 2, 1, NULL, NULL), EINVAL, "first_page past the end");
 	CHECK_ERRNO(region_pages(fd, r.id, 0, 1, (void *)8, NULL), EFAULT, "bad pages pointer");
 	{
+		/* Output fields set on input, one at a time. */
+		struct zc_region_info ri[5];
+		unsigned int i;
+
+		for (i = 0; i < 5; i++) {
+			memset(&ri[i], 0, sizeof(ri[i]));
+			ri[i].id = r.id;
+		}
+		ri[0].flags = 1;
+		ri[1].addr = 1;
+		ri[2].len = 1;
+		ri[3].total_pages = 1;
+		ri[4].ifindex = 1;
+		static const char *const field[5] = { "flags", "addr", "len", "total_pages",
+						      "ifindex" };
+
+		for (i = 0; i < 5; i++)
+			CHECK_ERRNO(ioctl(fd, ZC_IOC_REGION_INFO, &ri[i]), EINVAL, field[i]);
+	}
+	{
 		struct zc_unregister u = { .id = r.id, .reserved = 1 };
 
 		CHECK_ERRNO(ioctl(fd, ZC_IOC_UNREGISTER, &u), EINVAL, "unregister reserved");
@@ -919,6 +939,7 @@ static const struct {
 	{ "send_tcp_veth", test_send_tcp_veth },
 	{ "send_batch_tcp_veth", test_send_batch_tcp_veth },
 	{ "send_batch_stops_at_short_stream_send", test_send_batch_stops_at_short_stream_send },
+	{ "send_nonblocking_socket_does_not_block", test_send_nonblocking_socket_does_not_block },
 	{ "send_local_is_copied", test_send_local_is_copied },
 	{ "send_udp_dummy_not_copied", test_send_udp_dummy_not_copied },
 	{ "send_batch_partial_acceptance", test_send_batch_partial_acceptance },

@@ -66,7 +66,8 @@ plain_bytes!(
     zc_sendfile,
     zc_file_page,
     zc_file_pages,
-    zc_send_batch
+    zc_send_batch,
+    zc_dma_read
 );
 
 // CAST: the ioctl type byte is a small constant that fits in `u32`.
@@ -99,6 +100,8 @@ pub(crate) const ZC_IOC_FILE_PAGES: u32 =
 /// `ZC_IOC_SEND_BATCH`: many `ZC_IOC_SEND`s in one call.
 pub(crate) const ZC_IOC_SEND_BATCH: u32 =
     _IOWR::<zc_send_batch>(MAGIC, ZC_IOC_BASE + ZC_NR_SEND_BATCH);
+/// `ZC_IOC_DMA_READ`: the DMA engine reads region bytes through their IOVAs.
+pub(crate) const ZC_IOC_DMA_READ: u32 = _IOWR::<zc_dma_read>(MAGIC, ZC_IOC_BASE + ZC_NR_DMA_READ);
 
 #[kunit_tests(zcopy_abi)]
 mod tests {
@@ -118,6 +121,7 @@ mod tests {
             (ZC_NR_SENDFILE, ZC_IOC_SENDFILE),
             (ZC_NR_FILE_PAGES, ZC_IOC_FILE_PAGES),
             (ZC_NR_SEND_BATCH, ZC_IOC_SEND_BATCH),
+            (ZC_NR_DMA_READ, ZC_IOC_DMA_READ),
         ] {
             // SAFETY: The helper only maps a number to a constant.
             let from_c = unsafe { crate::helpers::zc_c_ioc_number(nr) };

@@ -11,15 +11,48 @@
 //! in the device's domain, and only they become reachable by it. Dropping
 //! the mapping unmaps it (with `iommu.strict=1` the IOTLB is flushed
 //! before `dma_unmap_sgtable` returns) and only then releases the device.
+//! The device is a network interface's, or the DMA engine's ([`engine`]).
+//!
+//! [`engine`]: crate::engine
 
-use crate::netdev::NetdevRef;
+use crate::{
+    engine,
+    netdev::NetdevRef, //
+};
 use kernel::{
     bindings,
+    device,
     dma::DataDirection,
     page::PAGE_SIZE,
     prelude::*,
+    sync::aref::ARef,
     types::Opaque, //
 };
+
+/// Whose DMA device a mapping is for; held for as long as the mapping.
+pub(crate) enum Owner {
+    /// A network interface's: its DMA device is found through it.
+    Netdev(NetdevRef),
+    /// The DMA engine's device.
+    Engine(ARef<device::Device>),
+}
+
+impl Owner {
+    fn dma_device(&self) -> Result<*mut bindings::device> {
+        match self {
+            Self::Netdev(n) => n.dma_device(),
+            Self::Engine(d) => Ok(engine::raw_device(d)),
+        }
+    }
+
+    /// The key `netdev::unmap_all_for` names it by.
+    fn key(&self) -> *mut c_void {
+        match self {
+            Self::Netdev(n) => n.as_ptr(),
+            Self::Engine(d) => engine::raw_device(d).cast(),
+        }
+    }
+}
 
 /// Pinned pages mapped for a device.
 ///
@@ -29,12 +62,16 @@ use kernel::{
 ///   with `DMA_TO_DEVICE`; it is unmapped and freed exactly once, in `Drop`.
 /// - `dev` holds a reference (`get_device`), dropped after the unmap.
 /// - `iovas[i]` is the bus address of page `i`.
+/// - `first` is the first page mapped, pinned for as long as the mapping
+///   lives and until after it is dropped.
 pub(crate) struct DmaMapping {
     sgt: KBox<Opaque<bindings::sg_table>>,
     dev: *mut bindings::device,
     iovas: KVVec<u64>,
-    /// The interface the mapping was made for; released last.
-    netdev: NetdevRef,
+    #[cfg_attr(not(zcopy_test_hooks), expect(dead_code))]
+    first: *mut bindings::page,
+    /// Whom the mapping was made for; released last.
+    owner: Owner,
 }
 
 // SAFETY: A mapping may be torn down from any task.
@@ -43,16 +80,17 @@ unsafe impl Send for DmaMapping {}
 unsafe impl Sync for DmaMapping {}
 
 impl DmaMapping {
-    /// Maps `pages` for `netdev`'s DMA device.
+    /// Maps `pages` for `owner`'s DMA device.
     ///
     /// # Safety
     ///
-    /// The pages must stay pinned until the returned mapping is dropped.
-    pub(crate) unsafe fn map(netdev: NetdevRef, pages: &[*mut bindings::page]) -> Result<Self> {
-        let dev = netdev.dma_device()?;
-        if pages.is_empty() {
+    /// The pages must stay pinned until the returned mapping has been
+    /// dropped.
+    pub(crate) unsafe fn map(owner: Owner, pages: &[*mut bindings::page]) -> Result<Self> {
+        let dev = owner.dma_device()?;
+        let Some(&first) = pages.first() else {
             return Err(EINVAL);
-        }
+        };
         let n: u32 = pages.len().try_into().map_err(|_| E2BIG)?;
         // SAFETY: `dev` is valid while `netdev` is held.
         let max_segment = match unsafe { bindings::dma_max_mapping_size(dev) } {
@@ -73,7 +111,7 @@ impl DmaMapping {
                 bindings::GFP_KERNEL,
             )
         })?;
-        // SAFETY: `dev` is a live device (held through `netdev`); `sgt` was
+        // SAFETY: `dev` is a live device (held through `owner`); `sgt` was
         // initialised above.
         let r =
             unsafe { bindings::dma_map_sgtable(dev, sgt.get(), DataDirection::ToDevice.into(), 0) };
@@ -89,7 +127,8 @@ impl DmaMapping {
             sgt,
             dev,
             iovas: KVVec::new(),
-            netdev,
+            first,
+            owner,
         };
         this.iovas = this.page_iovas(pages.len())?;
         Ok(this)
@@ -131,9 +170,15 @@ impl DmaMapping {
         unsafe { bindings::iommu_get_domain_for_dev(self.dev) }
     }
 
-    /// Whether the mapping was made for this `net_device`.
-    pub(crate) fn is_for(&self, netdev: *mut c_void) -> bool {
-        self.netdev.as_ptr() == netdev
+    /// Whether the mapping was made for the device `key` names (see
+    /// `netdev::unmap_all_for`).
+    pub(crate) fn is_for(&self, key: *mut c_void) -> bool {
+        self.owner.key() == key
+    }
+
+    /// Whether the mapping is for the DMA engine.
+    pub(crate) fn is_for_engine(&self) -> bool {
+        matches!(self.owner, Owner::Engine(_))
     }
 }
 
@@ -145,11 +190,19 @@ impl Drop for DmaMapping {
         unsafe {
             bindings::dma_unmap_sgtable(self.dev, self.sgt.get(), DataDirection::ToDevice.into(), 0)
         };
+        // The pages are still pinned here: whoever pins them drops this
+        // mapping first (the contract of `map`). Tests have the device try
+        // the stale address now.
+        #[cfg(zcopy_test_hooks)]
+        if let (true, Some(&iova)) = (self.is_for_engine(), self.iovas.first()) {
+            // SAFETY: `first` is still pinned (type invariant).
+            unsafe { engine::probe::after_unmap(iova, self.first) };
+        }
         // SAFETY: Initialised in `map`, freed only here.
         unsafe { bindings::sg_free_table(self.sgt.get()) };
         // SAFETY: Drops the reference taken in `map`.
         unsafe { bindings::put_device(self.dev) };
-        // `netdev` is released after this body.
+        // `owner` is released after this body.
     }
 }
 

@@ -43,6 +43,7 @@ static_assert(sizeof(struct zc_stats) == 248);
 static_assert(sizeof(struct zc_sendfile) == 56);
 static_assert(sizeof(struct zc_file_page) == 16);
 static_assert(sizeof(struct zc_file_pages) == 32);
+static_assert(sizeof(struct zc_dma_read) == 32);
 static_assert(sizeof(struct zc_send) == 48);
 static_assert(sizeof(struct zc_xmit) == 48);
 static_assert(sizeof(struct zc_completion) == 24);
@@ -74,6 +75,8 @@ u32 zc_c_ioc_number(u32 nr)
 		return ZC_IOC_FILE_PAGES;
 	case ZC_NR_SEND_BATCH:
 		return ZC_IOC_SEND_BATCH;
+	case ZC_NR_DMA_READ:
+		return ZC_IOC_DMA_READ;
 	}
 	return 0;
 }

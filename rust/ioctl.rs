@@ -27,9 +27,11 @@ use kernel::{
 };
 
 /// The `ZC_FEAT_*` bits this module implements.
-pub(crate) const FEATURES: u64 =
-    (abi::ZC_FEAT_REGISTER | abi::ZC_FEAT_SEND | abi::ZC_FEAT_SENDFILE | abi::ZC_FEAT_SEND_BATCH)
-        as u64;
+pub(crate) const FEATURES: u64 = (abi::ZC_FEAT_REGISTER
+    | abi::ZC_FEAT_SEND
+    | abi::ZC_FEAT_SENDFILE
+    | abi::ZC_FEAT_SEND_BATCH
+    | abi::ZC_FEAT_DMA_ENGINE) as u64;
 
 /// Most `zc_page_info` entries one `ZC_IOC_REGION_INFO` call returns.
 pub(crate) const MAX_INFO_PAGES: u32 = 4096;
@@ -100,6 +102,12 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
             file_pages(&mut a)?;
             w.write(&a)?;
         }
+        abi::ZC_IOC_DMA_READ => {
+            let (mut r, mut w) = user.reader_writer();
+            let mut a: abi::zc_dma_read = r.read()?;
+            dma_read(ctx, &mut a)?;
+            w.write(&a)?;
+        }
         abi::ZC_IOC_SET_EVENTFD => {
             let a: abi::zc_eventfd = user.reader().read()?;
             if a.reserved != 0 {
@@ -164,7 +172,9 @@ fn version() -> abi::zc_version {
 }
 
 fn register(ctx: &Context, a: &mut abi::zc_register) -> Result {
-    if a.flags & !abi::ZC_REGISTER_READONLY != 0
+    let engine = a.flags & abi::ZC_REGISTER_DMA_ENGINE != 0;
+    if a.flags & !(abi::ZC_REGISTER_READONLY | abi::ZC_REGISTER_DMA_ENGINE) != 0
+        || (engine && a.ifindex != 0)
         || a.reserved != 0
         || a.id != 0
         || a.nr_pages != 0
@@ -180,6 +190,7 @@ fn register(ctx: &Context, a: &mut abi::zc_register) -> Result {
         len: a.len,
         read_only: a.flags & abi::ZC_REGISTER_READONLY != 0,
         ifindex: a.ifindex,
+        engine,
     };
     let region = ctx.register(&args, crate::max_pinned_pages())?;
     a.id = region.id();
@@ -221,6 +232,21 @@ fn region_info(ctx: &Context, a: &mut abi::zc_region_info) -> Result {
     }
     a.nr_pages = n;
     Ok(())
+}
+
+/// `ZC_IOC_DMA_READ`: the engine reads region bytes through their IOVAs,
+/// and they are handed back.
+fn dma_read(ctx: &Context, a: &mut abi::zc_dma_read) -> Result {
+    if a.len == 0 || a.len > abi::ZC_DMA_READ_MAX || a.transfers != 0 || a.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let region = ctx.region(a.id)?;
+    let mut bytes = KVec::from_elem(0u8, a.len as usize, GFP_KERNEL)?;
+    a.transfers = region.dma_read(a.offset, &mut bytes)?;
+    // CAST: user addresses fit in `usize`; a truncated one faults.
+    UserSlice::new(UserPtr::from_addr(a.buf as usize), bytes.len())
+        .writer()
+        .write_slice(&bytes)
 }
 
 fn file_pages(a: &mut abi::zc_file_pages) -> Result {

@@ -171,14 +171,20 @@ impl Drop for Notifier {
     }
 }
 
-/// Called by the netdevice notifier on `NETDEV_UNREGISTER`, under RTNL.
-#[no_mangle]
-extern "C" fn zcopy_netdev_unregister(netdev: *mut c_void) {
+/// Unmaps every region mapped for the device `key` names (a
+/// `net_device`, or the DMA engine's `device`).
+pub(crate) fn unmap_all_for(key: *mut c_void) {
     let mut list = MAPPED.lock();
     list.0.retain(|r| {
         // SAFETY: Entries are live regions (type invariant of `MappedList`)
         // and we hold the lock they remove themselves under.
         let region = unsafe { &**r };
-        !region.unmap_if_for(netdev)
+        !region.unmap_if_for(key)
     });
+}
+
+/// Called by the netdevice notifier on `NETDEV_UNREGISTER`, under RTNL.
+#[no_mangle]
+extern "C" fn zcopy_netdev_unregister(netdev: *mut c_void) {
+    unmap_all_for(netdev);
 }

@@ -167,16 +167,7 @@ impl PinnedPages {
     pub(crate) fn page_state(&self, i: usize) -> Option<PageState> {
         let page = *self.pages.get(i)?;
         // SAFETY: `page` is pinned by `self`, so it and its folio are valid.
-        let folio = unsafe { helpers::zc_page_folio(page) };
-        // SAFETY: As above, for all four reads.
-        unsafe {
-            Some(PageState {
-                refcount: helpers::zc_folio_ref_count(folio),
-                pincount: helpers::zc_folio_pincount(folio),
-                dma_pinned: helpers::zc_folio_maybe_dma_pinned(folio),
-                order: helpers::zc_folio_order(folio),
-            })
-        }
+        Some(unsafe { PageState::of(page) })
     }
 }
 
@@ -237,6 +228,28 @@ pub(crate) struct PageState {
     pub(crate) pincount: i32,
     pub(crate) dma_pinned: bool,
     pub(crate) order: u32,
+}
+
+impl PageState {
+    /// The state of `page` right now.
+    ///
+    /// # Safety
+    ///
+    /// `page` must be a valid page that cannot be freed during the call
+    /// (pinned, or otherwise referenced).
+    pub(crate) unsafe fn of(page: *mut bindings::page) -> Self {
+        // SAFETY: `page` is valid (function contract), so is its folio.
+        let folio = unsafe { helpers::zc_page_folio(page) };
+        // SAFETY: As above, for all four reads.
+        unsafe {
+            Self {
+                refcount: helpers::zc_folio_ref_count(folio),
+                pincount: helpers::zc_folio_pincount(folio),
+                dma_pinned: helpers::zc_folio_maybe_dma_pinned(folio),
+                order: helpers::zc_folio_order(folio),
+            }
+        }
+    }
 }
 
 impl Drop for PinnedPages {

@@ -23,7 +23,11 @@ use crate::{
         GlobalCharge,
         MemlockCharge, //
     },
-    dma::DmaMapping,
+    dma::{
+        DmaMapping,
+        Owner, //
+    },
+    engine,
     netdev::{
         self,
         NetdevRef,
@@ -96,6 +100,8 @@ pub(crate) struct RegisterArgs {
     pub(crate) len: u64,
     pub(crate) read_only: bool,
     pub(crate) ifindex: i32,
+    /// Map for the DMA engine (`ifindex` is 0).
+    pub(crate) engine: bool,
 }
 
 /// A registered region.
@@ -111,6 +117,7 @@ pub(crate) struct Region {
     len: u64,
     read_only: bool,
     ifindex: i32,
+    engine: bool,
     inflight: Atomic<u32>,
     // Fields drop in declaration order, and that order is the teardown
     // order: first unmap (the device can no longer reach the pages), then
@@ -158,6 +165,7 @@ impl Region {
                 len: args.len,
                 read_only: args.read_only,
                 ifindex: args.ifindex,
+                engine: args.engine,
                 inflight: Atomic::new(0),
                 mapping <- new_mutex!(None),
                 bvecs,
@@ -169,7 +177,9 @@ impl Region {
             }),
             GFP_KERNEL,
         )?;
-        if args.ifindex != 0 {
+        if args.engine {
+            region.map_for_engine(ctx)?;
+        } else if args.ifindex != 0 {
             region.map_for(args.ifindex, ctx)?;
         }
         Ok(region)
@@ -187,15 +197,64 @@ impl Region {
         }
         // SAFETY: `self.pins` outlives the mapping: the mapping lives in
         // `self.mapping`, which is dropped (or emptied) before `self.pins`.
-        let mapping = unsafe { DmaMapping::map(netdev, self.pins.pages()) }?;
+        let mapping = unsafe { DmaMapping::map(Owner::Netdev(netdev), self.pins.pages()) }?;
         let mut list = netdev::mapped();
         list.insert(self)?;
-        // INVARIANT: mapped for our pages, and listed just above.
+        self.install(mapping, ctx);
+        Ok(())
+    }
+
+    /// Maps the region for the DMA engine.
+    fn map_for_engine(&self, ctx: &Arc<Counters>) -> Result {
+        let engine = engine::get()?;
+        // SAFETY: As in `map_for`.
+        let mapping = unsafe { DmaMapping::map(Owner::Engine(engine.device()), self.pins.pages()) }?;
+        let mut list = netdev::mapped();
+        // Under the list's lock: once unbinding has begun, its sweep of the
+        // list may already have run; before that, it will find us.
+        if !engine.present() {
+            return Err(ENODEV);
+        }
+        list.insert(self)?;
+        self.install(mapping, ctx);
+        Ok(())
+    }
+
+    /// Keeps `mapping`; the caller has listed the region in
+    /// `netdev::MAPPED` and holds its lock.
+    fn install(&self, mapping: DmaMapping, ctx: &Arc<Counters>) {
+        // INVARIANT: mapped for our pages, and listed by the caller.
         *self.mapping.lock() = Some(Mapped {
             mapping,
             _gauge: Gauge::new(ctx, Kind::MappedPages, self.pins.len()),
         });
-        Ok(())
+    }
+
+    /// The DMA engine reads bytes `[offset, offset + out.len())` of the
+    /// region through its IOVAs into `out`; the transfers it made.
+    /// `ENXIO` if the region is not mapped for the engine.
+    pub(crate) fn dma_read(&self, offset: u64, out: &mut [u8]) -> Result<u32> {
+        let r = self.range(offset, out.len() as u64)?;
+        // Held across the transfers: the IOVAs stay mapped until they end.
+        let guard = self.mapping.lock();
+        let m = match guard.as_ref() {
+            Some(m) if m.mapping.is_for_engine() => &m.mapping,
+            _ => return Err(ENXIO),
+        };
+        let engine = engine::get()?;
+        let page = PAGE_SIZE as u64;
+        // The range's first page; `range` checked it is inside the region.
+        let first = (self.addr % page + offset) / page;
+        let mut chunks = KVec::with_capacity(r.nr, GFP_KERNEL)?;
+        let (mut skip, mut left) = (r.skip, r.len);
+        for i in 0..r.nr {
+            let n = left.min(PAGE_SIZE - skip);
+            let iova = m.iova(first as usize + i).ok_or(EINVAL)?;
+            chunks.push((iova + skip as u64, n), GFP_KERNEL)?;
+            left -= n;
+            skip = 0;
+        }
+        engine.read(&chunks, out)
     }
 
     /// Unmaps the region if it is mapped for `netdev`; true if it did.
@@ -310,6 +369,9 @@ impl Region {
         if self.mapping.lock().is_some() {
             flags |= abi::ZC_REGION_MAPPED;
         }
+        if self.engine {
+            flags |= abi::ZC_REGION_DMA_ENGINE;
+        }
         info.flags = flags;
         info.addr = self.addr;
         info.len = self.len;
@@ -418,6 +480,7 @@ mod tests {
             len: len as u64,
             read_only: false,
             ifindex,
+            engine: false,
         }
     }
 

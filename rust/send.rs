@@ -782,6 +782,7 @@ mod tests {
             len: (3 * PAGE_SIZE) as u64,
             read_only: false,
             ifindex: 0,
+            engine: false,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
         let sink = Queue::new(&counters)?;
@@ -858,6 +859,7 @@ mod tests {
             len: (20 * PAGE_SIZE) as u64,
             read_only: false,
             ifindex: 0,
+            engine: false,
         };
         let region = Region::register(&args, &counters, u64::MAX)?;
         let sink = Queue::new(&counters)?;

@@ -21,6 +21,8 @@
 //!   ending in a record in
 //!   - [`completion`]: the per-context queue `read(2)` drains;
 //! - [`netdev`]: finding a device's DMA device, unmapping before it goes;
+//! - [`engine`]: the DMA engine (QEMU's `edu` device), a PCI driver that
+//!   reads regions through their IOVAs;
 //! - [`stats`]: counters, per context and for the module, also in debugfs
 //!   (`/sys/kernel/debug/zcopy/stats`).
 
@@ -29,10 +31,12 @@ use kernel::{
         Dir,
         File, //
     },
+    driver,
     miscdevice::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
+    pci,
     prelude::*,
 };
 
@@ -41,6 +45,7 @@ mod account;
 mod completion;
 mod context;
 mod dma;
+mod engine;
 mod helpers;
 mod ioctl;
 mod netdev;
@@ -91,18 +96,27 @@ fn write_stats(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Resul
     writeln!(f, "completions_copied {}", c.completions_copied)?;
     writeln!(f, "cache_hits {}", c.cache_hits)?;
     writeln!(f, "cache_misses {}", c.cache_misses)?;
-    writeln!(f, "file_pages_held {}", c.file_pages_held)
+    writeln!(f, "file_pages_held {}", c.file_pages_held)?;
+    #[cfg(zcopy_test_hooks)]
+    engine::probe::write(f)?;
+    Ok(())
 }
 
-/// The module. The send workqueue and the notifier (and the list of mapped
-/// regions) are set up before `/dev/zcopy` appears, since it can be opened
-/// as soon as it is registered, and if registering the device fails they
-/// are torn down again. At exit no context, hence no region, is left, and
+/// The module. The send workqueue, the notifier (and the list of mapped
+/// regions) and the DMA engine's driver are set up before `/dev/zcopy`
+/// appears, since it can be opened as soon as it is registered, and if
+/// registering the device fails they are torn down again. The engine is
+/// optional: without the device the driver stays unbound and the rest
+/// works. At exit no context, hence no region, is left, and
 /// no send is in flight (each holds a module reference); the workqueue is
 /// drained first, so the last sends' teardown has finished.
 #[pin_data]
 struct ZcopyModule {
     _sends: send::SendQueue,
+    /// Registered after the notifier (its unbind sweeps the notifier's list
+    /// of mapped regions), dropped before it.
+    #[pin]
+    _engine: driver::Registration<pci::Adapter<engine::EduDriver>>,
     _notifier: netdev::Notifier,
     #[pin]
     _miscdev: MiscDeviceRegistration<context::Context>,
@@ -112,7 +126,7 @@ struct ZcopyModule {
 }
 
 impl kernel::InPlaceModule for ZcopyModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!(
             "ABI version {}, features {:#x}\n",
             abi::ZC_ABI_VERSION,
@@ -124,6 +138,11 @@ impl kernel::InPlaceModule for ZcopyModule {
             _sends: unsafe { send::SendQueue::create() }?,
             // SAFETY: Called once, here, before the device can be opened.
             _notifier: unsafe { netdev::Notifier::register() }?,
+            _engine <- {
+                // SAFETY: Called once, here, before the driver is registered.
+                unsafe { engine::init() };
+                driver::Registration::new(c"zcopy-edu", module)
+            },
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"zcopy" }),
             _stats <- debugfs.read_callback_file(c"stats", (), &write_stats),
             _debugfs: debugfs,

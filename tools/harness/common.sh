@@ -29,7 +29,8 @@ VIRTME_NG_VERSION=1.42
 # The VM's machine, shared by vm.sh and bootloop.sh (virtme-ng adds
 # `-machine q35 -cpu max` under TCG): an emulated Intel IOMMU with
 # interrupt remapping, an e1000e and a virtio-net NIC behind it, joined by
-# a QEMU hub.
+# a QEMU hub, and QEMU's `edu` device behind it too: zcopy's DMA engine
+# (Documentation/dma.rst).
 VM_MACHINE_OPTS=(
 	-machine q35,kernel-irqchip=split
 	-device intel-iommu,intremap=on,caching-mode=on
@@ -37,6 +38,7 @@ VM_MACHINE_OPTS=(
 	-netdev hubport,id=wire1,hubid=0
 	-device e1000e,netdev=wire0,mac=52:54:00:5a:43:01
 	-device virtio-net-pci,netdev=wire1,mac=52:54:00:5a:43:02,iommu_platform=on,disable-legacy=on
+	-device edu
 )
 # The kernel command line's machine part. `no5lvl`: QEMU's `max` CPU offers
 # LA57, and with 5-level paging a KASAN kernel reports a false

@@ -22,7 +22,7 @@ rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 # rsync --delete only prunes inside the listed directories; that is all
 # the module's sources.
 log=$out/build.log
-inroot make -C "$kdir" M="$out" LLVM="$LLVM_SUFFIX" CLIPPY=1 >"$log" 2>&1 || {
+inroot make -C "$kdir" M="$out" LLVM="$LLVM_SUFFIX" CLIPPY=1 ZCOPY_TEST_HOOKS=y >"$log" 2>&1 || {
 	cat "$log" >&2
 	die "module build failed"
 }

@@ -139,4 +139,11 @@ int test_sendfile_pages_held_in_flight(void);
 int test_sendfile_truncate_during_stream(void);
 int test_sendfile_kill_mid_stream_releases(void);
 
+/* dma.c */
+int test_dma_engine_reads_through_iovas(void);
+int test_dma_engine_huge_and_read_only(void);
+int test_dma_engine_bad_inputs(void);
+int test_dma_engine_read_after_unmap_faults_while_pinned(void);
+int test_dma_engine_unbind_unmaps_and_absent_is_enodev(void);
+
 #endif /* ZCOPY_ITEST_H */

@@ -930,6 +930,13 @@ static const struct {
 	{ "fork_keeps_parent_pages", test_fork_keeps_parent_pages },
 	{ "iova_only_for_cap_sys_admin", test_iova_only_for_cap_sys_admin },
 	{ "mapping_and_bad_interfaces", test_mapping_and_bad_interfaces },
+	{ "dma_engine_reads_through_iovas", test_dma_engine_reads_through_iovas },
+	{ "dma_engine_huge_and_read_only", test_dma_engine_huge_and_read_only },
+	{ "dma_engine_bad_inputs", test_dma_engine_bad_inputs },
+	{ "dma_engine_read_after_unmap_faults_while_pinned",
+	  test_dma_engine_read_after_unmap_faults_while_pinned },
+	{ "dma_engine_unbind_unmaps_and_absent_is_enodev",
+	  test_dma_engine_unbind_unmaps_and_absent_is_enodev },
 	/* Sends, before the NIC is unbound (it comes back renamed). */
 	{ "network_setup", test_network_setup },
 	{ "send_bad_inputs", test_send_bad_inputs },

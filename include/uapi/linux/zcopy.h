@@ -18,7 +18,7 @@
 #include <linux/types.h>
 
 /* Bumped on any incompatible change to this file. */
-#define ZC_ABI_VERSION 4
+#define ZC_ABI_VERSION 5
 
 /* The ioctl type byte ('Z' sub-range 0xc0-0xdf is unassigned). */
 #define ZC_IOC_MAGIC 'Z'
@@ -33,6 +33,7 @@
 #define ZC_FEAT_SEND		(1ULL << 1)	/* sends from regions */
 #define ZC_FEAT_SENDFILE	(1ULL << 2)	/* sends from the page cache */
 #define ZC_FEAT_SEND_BATCH	(1ULL << 3)	/* many sends in one call */
+#define ZC_FEAT_DMA_ENGINE	(1ULL << 4)	/* regions for the DMA engine, ZC_IOC_DMA_READ */
 
 /**
  * struct zc_version - argument of %ZC_IOC_VERSION (written by the module)
@@ -58,11 +59,13 @@ struct zc_version {
 #define ZC_NR_SENDFILE		0x08
 #define ZC_NR_FILE_PAGES	0x09
 #define ZC_NR_SEND_BATCH	0x0a
+#define ZC_NR_DMA_READ		0x0b
 
 #define ZC_IOC_VERSION _IOR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_VERSION, struct zc_version)
 
 /* zc_register.flags */
 #define ZC_REGISTER_READONLY	(1U << 0)	/* pin without FOLL_WRITE */
+#define ZC_REGISTER_DMA_ENGINE	(1U << 1)	/* map for the DMA engine (ifindex 0) */
 
 /**
  * struct zc_register - argument of %ZC_IOC_REGISTER
@@ -71,14 +74,16 @@ struct zc_version {
  *             [addr, addr + len) are pinned
  * @flags:     in: %ZC_REGISTER_* bits
  * @ifindex:   in: 0, or the network interface (in the caller's network
- *             namespace) whose DMA device the region is mapped for
+ *             namespace) whose DMA device the region is mapped for; 0
+ *             with %ZC_REGISTER_DMA_ENGINE
  * @id:        out: the region id, unique for the module's lifetime
  * @nr_pages:  out: pages the region covers
  * @nr_folios: out: pins held (one per folio run: a huge page is one pin)
  * @reserved:  zero
  *
  * Pins the pages long-term, charges them to RLIMIT_MEMLOCK and, with an
- * ifindex, maps them for that interface's device through the IOMMU.
+ * ifindex, maps them for that interface's device through the IOMMU; with
+ * %ZC_REGISTER_DMA_ENGINE, for the DMA engine (%ZC_IOC_DMA_READ).
  */
 struct zc_register {
 	__u64 addr;
@@ -132,6 +137,7 @@ struct zc_page_info {
 /* zc_region_info.flags */
 #define ZC_REGION_READONLY	(1U << 0)	/* registered with ZC_REGISTER_READONLY */
 #define ZC_REGION_MAPPED	(1U << 1)	/* holds a device mapping now */
+#define ZC_REGION_DMA_ENGINE	(1U << 2)	/* registered with ZC_REGISTER_DMA_ENGINE */
 
 /**
  * struct zc_region_info - argument of %ZC_IOC_REGION_INFO
@@ -429,5 +435,36 @@ struct zc_send_batch {
 };
 
 #define ZC_IOC_SEND_BATCH _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_SEND_BATCH, struct zc_send_batch)
+
+/* Most bytes one ZC_IOC_DMA_READ reads: the engine's buffer. */
+#define ZC_DMA_READ_MAX		4096
+
+/**
+ * struct zc_dma_read - argument of %ZC_IOC_DMA_READ
+ * @id:        in: a region of this file description registered with
+ *             %ZC_REGISTER_DMA_ENGINE and still mapped
+ * @len:       in: bytes to read, 1 to %ZC_DMA_READ_MAX
+ * @offset:    in: where to start, in bytes from the region's start address
+ * @buf:       in: user pointer to @len bytes, which receive what the
+ *             engine read
+ * @transfers: out: DMA transfers the engine made from the region (one per
+ *             page the range touches); in: zero
+ * @reserved:  zero
+ *
+ * The DMA engine reads bytes [@offset, @offset + @len) of the region
+ * through the region's IOVAs (through the IOMMU) into its own buffer, and
+ * the bytes are handed back in @buf: what a device sees of the pinned
+ * pages, not what the CPU sees.
+ */
+struct zc_dma_read {
+	__u32 id;
+	__u32 len;
+	__u64 offset;
+	__u64 buf;
+	__u32 transfers;
+	__u32 reserved;
+};
+
+#define ZC_IOC_DMA_READ _IOWR(ZC_IOC_MAGIC, ZC_IOC_BASE + ZC_NR_DMA_READ, struct zc_dma_read)
 
 #endif /* _UAPI_LINUX_ZCOPY_H */

@@ -4,11 +4,13 @@
  */
 #include <kunit/test.h>
 #include <kunit/test-bug.h>
+#include <linux/backing-dev.h>
 #include <linux/build_bug.h>
 #include <linux/bvec.h>
 #include <linux/mman.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/fsnotify.h>
 #include <linux/in.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -558,19 +560,69 @@ void zc_module_put(void)
 
 /* --- the page cache ---------------------------------------------------- */
 
-int zc_file_check(struct file *file)
+/*
+ * Whether the file's page cache is its content, so that sending its pages
+ * sends what read(2) returns. Admitted, positively:
+ *
+ *  - tmpfs: shmem's page cache (with swap) is the file itself;
+ *  - a file system that fills its page cache from a backing store: it reads
+ *    folios in (read_folio) and has a backing device of its own, a block
+ *    device's (ext4, xfs, btrfs...) or one it registered (super_setup_bdi:
+ *    9p, NFS, FUSE, CIFS...);
+ *  - a file whose splice_read is filemap_splice_read: sendfile(2) itself
+ *    sends its page-cache pages (ramfs, whose page cache is its store).
+ *
+ * Everything else is refused, in particular the pseudo file systems, which
+ * all sit on noop_backing_dev_info and generate their bytes on each read:
+ * kernfs (sysfs, cgroup2) and configfs, whose ram_aops read_folio fills
+ * zeros, and procfs, debugfs, tracefs, which have no read_folio at all; also
+ * overlayfs (the pages are the lower file's) and DAX (no page cache).
+ */
+static bool zc_page_cache_is_content(struct file *file)
 {
 	struct address_space *mapping = file->f_mapping;
+	struct inode *inode = file_inode(file);
 
+	if (shmem_mapping(mapping))
+		return true;
+	/* zc_file_get_page() falls back to read_mapping_folio(). */
+	if (IS_DAX(inode) || !mapping->a_ops->read_folio)
+		return false;
+	return inode->i_sb->s_bdi != &noop_backing_dev_info ||
+	       file->f_op->splice_read == filemap_splice_read;
+}
+
+int zc_file_check(struct file *file)
+{
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
 	if (!S_ISREG(file_inode(file)->i_mode))
 		return -EINVAL;
-	/* A page cache we can fill: shmem, or a file system that reads folios
-	 * (not procfs, sysfs and the like, nor DAX). */
-	if (!shmem_mapping(mapping) && (!mapping->a_ops->read_folio || IS_DAX(file_inode(file))))
+	if (!zc_page_cache_is_content(file))
 		return -EOPNOTSUPP;
 	return 0;
+}
+
+/* can_do_cachestat() (mm/filemap.c), which is static there. */
+bool zc_file_may_see_cache(struct file *file)
+{
+	if (file->f_mode & FMODE_WRITE)
+		return true;
+	if (file_owner_or_capable(file))
+		return true;
+	return file_permission(file, MAY_WRITE) == 0;
+}
+
+int zc_file_read_verify(struct file *file, s64 pos, size_t count)
+{
+	loff_t ppos = pos;
+
+	return rw_verify_area(READ, file, &ppos, count);
+}
+
+void zc_file_accessed(struct file *file)
+{
+	fsnotify_access(file);
 }
 
 s64 zc_file_size(struct file *file)

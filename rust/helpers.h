@@ -181,10 +181,27 @@ struct workqueue_struct *zc_wq(void);
 
 /*
  * Whether zcopy can send from this file: 0, -EBADF (not open for reading),
- * -EINVAL (not a regular file), -EOPNOTSUPP (no page cache it can fill:
- * procfs, DAX...).
+ * -EINVAL (not a regular file), -EOPNOTSUPP (its page cache is not its
+ * content: sysfs, cgroupfs, configfs, procfs, debugfs, DAX...; see
+ * helpers.c for the rule).
  */
 int zc_file_check(struct file *file);
+/*
+ * Whether the caller may learn which of the file's pages are cached:
+ * cachestat(2)'s rule (can_do_cachestat), after CVE-2019-5489. The file is
+ * open for writing, or the caller owns it (or has CAP_FOWNER over its
+ * owner), or could open it for writing.
+ */
+bool zc_file_may_see_cache(struct file *file);
+/*
+ * rw_verify_area(READ, ...) for bytes [pos, pos + count), as sendfile(2)
+ * does before reading: the range (-EINVAL), the LSM's
+ * security_file_permission() and fanotify's permission and pre-content
+ * events (which may sleep). 0 or -errno. Process context, no locks held.
+ */
+int zc_file_read_verify(struct file *file, s64 pos, size_t count);
+/* fsnotify_access(): the IN_ACCESS/FAN_ACCESS event of a read that read. */
+void zc_file_accessed(struct file *file);
 s64 zc_file_size(struct file *file);
 /*
  * The page at index of the file, referenced and up to date: looked up in

@@ -254,6 +254,11 @@ fn file_pages(a: &mut abi::zc_file_pages) -> Result {
         return Err(EINVAL);
     }
     let file = FileRef::get(a.fd)?;
+    // The page-cache side channel of CVE-2019-5489: only for callers that
+    // could learn it from `cachestat(2)`, with its errno.
+    if !file.may_see_residency() {
+        return Err(EPERM);
+    }
     let n = a.nr_pages.min(MAX_INFO_PAGES);
     // CAST: `PAGE_SIZE` fits in `u64`.
     let first = a.offset / kernel::page::PAGE_SIZE as u64;

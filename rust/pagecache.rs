@@ -14,6 +14,14 @@
 //! sent as the zero page. Each page comes back with a folio reference,
 //! which [`FilePages`] keeps until the send completes.
 //!
+//! Which files: those whose page cache is their content (tmpfs, file
+//! systems that read their folios from a backing device, and files
+//! `sendfile(2)` itself sends from the page cache); pseudo files (sysfs,
+//! cgroupfs, configfs, procfs, debugfs) generate their bytes on each read
+//! and are refused. Who learns what is cached: only callers that pass
+//! `cachestat(2)`'s test; for others `ZC_IOC_FILE_PAGES` is `EPERM` and a
+//! send reports (and counts) no hits or misses.
+//!
 //! What the reference protects: the page itself. Truncation may remove it
 //! from the file and a write may change it meanwhile; the stack then sends
 //! what the page holds when the device reads it, as `sendfile` does.
@@ -42,14 +50,16 @@ use kernel::{
     },
 };
 
-/// A regular file open for reading, whose page cache zcopy can fill.
+/// A regular file open for reading, whose page cache is its content.
 pub(crate) struct FileRef {
     file: ARef<LocalFile>,
 }
 
 impl FileRef {
     /// `fd`: `EBADF` if not open (or not for reading), `EINVAL` if not a
-    /// regular file, `EOPNOTSUPP` if its page cache cannot be read in.
+    /// regular file, `EOPNOTSUPP` if its page cache is not its content
+    /// (sysfs, cgroupfs, configfs, procfs, debugfs, DAX; the rule is
+    /// `zc_page_cache_is_content` in `helpers.c`).
     pub(crate) fn get(fd: i32) -> Result<Self> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         let file = LocalFile::fget(fd)?;
@@ -60,6 +70,34 @@ impl FileRef {
 
     fn as_ptr(&self) -> *mut bindings::file {
         self.file.as_ptr()
+    }
+
+    /// Whether the caller may learn which of the file's pages are cached:
+    /// `cachestat(2)`'s rule (the file is open for writing, or the caller
+    /// owns it or could open it for writing), which `mincore(2)` follows
+    /// too since CVE-2019-5489.
+    pub(crate) fn may_see_residency(&self) -> bool {
+        // SAFETY: The file is referenced; process context (the caller's
+        // credentials are read).
+        unsafe { helpers::zc_file_may_see_cache(self.as_ptr()) }
+    }
+
+    /// What `sendfile(2)` checks before reading bytes `[offset, offset +
+    /// len)` (`rw_verify_area`): the range (`EINVAL`), then the LSM and
+    /// fanotify permission events, either of which may refuse. May sleep.
+    pub(crate) fn verify_read(&self, offset: u64, len: u64) -> Result {
+        // CAST: out-of-range values wrap negative, which is what
+        // `rw_verify_area` tests for.
+        let (pos, count) = (offset as i64, len as usize);
+        // SAFETY: The file is referenced; process context, no locks held.
+        to_result(unsafe { helpers::zc_file_read_verify(self.as_ptr(), pos, count) })
+    }
+
+    /// Reports a read that read something (`fsnotify_access`: inotify's
+    /// `IN_ACCESS`, fanotify's `FAN_ACCESS`), as `sendfile(2)` does.
+    pub(crate) fn accessed(&self) {
+        // SAFETY: The file is referenced; process context.
+        unsafe { helpers::zc_file_accessed(self.as_ptr()) };
     }
 
     /// The file's size now.
@@ -119,12 +157,15 @@ pub(crate) struct Gathered {
 
 impl FilePages {
     /// References the pages under bytes `[start, end)` of `file`, reading
-    /// in what is missing. `start < end`.
+    /// in what is missing. `start < end`. Hits and misses are counted, and
+    /// reported, only if `residency` (the caller may see which pages were
+    /// cached, [`FileRef::may_see_residency`]); otherwise both are 0.
     pub(crate) fn gather(
         file: &FileRef,
         start: u64,
         end: u64,
         counters: &Arc<Counters>,
+        residency: bool,
     ) -> Result<Gathered> {
         // CAST: `PAGE_SIZE` fits in `u64`.
         let page = PAGE_SIZE as u64;
@@ -174,7 +215,13 @@ impl FilePages {
         }
         let misses = misses.unwrap_or(0).min(pages.len());
         // CAST: at most `ZC_SENDFILE_MAX / PAGE_SIZE + 1` pages.
-        let (hits, misses) = ((pages.len() - misses) as u32, misses as u32);
+        let (hits, misses) = if residency {
+            ((pages.len() - misses) as u32, misses as u32)
+        } else {
+            // The counters are readable by every caller (`ZC_IOC_STATS`):
+            // they would tell the same thing.
+            (0, 0)
+        };
         counters.count_cache(u64::from(hits), u64::from(misses));
         let bvecs = Bvecs::new(&pages);
         let held = Gauge::new(counters, Kind::FilePages, pages.len());

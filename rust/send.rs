@@ -661,16 +661,18 @@ pub(crate) fn sendfile(a: &abi::zc_sendfile, queue: &Arc<Queue>) -> Result<Sendf
     }
     // CAST: `i64::MAX` is positive.
     let max = i64::MAX as u64;
-    if a.len == 0 || a.len > max || a.offset > max {
+    // `rw_verify_area`'s range rule, checked before the descriptors are
+    // looked up: an offset, count or end that is negative as a `loff_t` is
+    // `EINVAL`. (The sum cannot wrap: both terms are at most `max`.)
+    if a.len == 0 || a.len > max || a.offset > max || a.offset + a.len > max {
         return Err(EINVAL);
     }
-    let end = a
-        .offset
-        .checked_add(a.len)
-        .filter(|&e| e <= max)
-        .ok_or(EOVERFLOW)?;
+    let end = a.offset + a.len;
     let sock = Socket::get(a.sock)?;
     let file = FileRef::get(a.fd)?;
+    // As `sendfile(2)`, before anything is read: the LSM and fanotify may
+    // refuse, or (pre-content events) fill the range first.
+    file.verify_read(a.offset, a.len)?;
     let end = end
         .min(file.size())
         .min(a.offset + u64::from(abi::ZC_SENDFILE_MAX));
@@ -683,7 +685,11 @@ pub(crate) fn sendfile(a: &abi::zc_sendfile, queue: &Arc<Queue>) -> Result<Sendf
         });
     }
     let res = Reservation::new(queue)?;
-    let got = FilePages::gather(&file, a.offset, end, &queue.counters)?;
+    // Which pages were cached is told only to who may see it, as
+    // `ZC_IOC_FILE_PAGES`. (That a miss takes longer, as for `read(2)`,
+    // cannot be hidden; and it is one-shot: the send reads the page in.)
+    let residency = file.may_see_residency();
+    let got = FilePages::gather(&file, a.offset, end, &queue.counters, residency)?;
     // CAST: both are below `ZC_SENDFILE_MAX` + a page, far below `usize::MAX`.
     let range = ByteRange {
         bvecs: got.pages.bvecs().as_ptr(),
@@ -692,6 +698,10 @@ pub(crate) fn sendfile(a: &abi::zc_sendfile, queue: &Arc<Queue>) -> Result<Sendf
         len: (end - a.offset) as usize,
     };
     let sent = send_through(sock, range, Hold::File(got.pages), res, a.tag, a.flags)?;
+    if sent > 0 {
+        // As `sendfile(2)` after a transfer: inotify's `IN_ACCESS`.
+        file.accessed();
+    }
     Ok(SendfileResult {
         sent,
         cached: got.hits,

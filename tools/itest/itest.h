@@ -132,6 +132,10 @@ int test_bench_smoke(void);
 /* sendfile.c */
 int test_sendfile_setup(void);
 int test_sendfile_bad_inputs(void);
+int test_sendfile_residency_needs_write_access(void);
+int test_sendfile_checks_and_notifies_as_sendfile(void);
+int test_sendfile_refuses_pseudo_files(void);
+int test_sendfile_from_ramfs(void);
 int test_sendfile_sizes_over_veth(void);
 int test_sendfile_over_the_wire(void);
 int test_sendfile_misses_then_hits(void);

@@ -2,17 +2,22 @@
 /*
  * zcopy integration tests: sends from the page cache (ZC_IOC_SENDFILE) and
  * its introspection (ZC_IOC_FILE_PAGES), from tmpfs and from ext4 on the
- * virtio-blk disk tools/harness/disk.sh mounts.
+ * virtio-blk disk tools/harness/disk.sh mounts; which files (not pseudo
+ * files) and which callers (residency only for writers) they serve.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +27,7 @@
 
 #define EXT4 "/run/zcopy/ext4"
 #define TMPFS "/run/zcopy/tmpfs"
+#define NOBODY 65534
 
 static int zsendfile(int fd, int sock, int file, __u64 off, __u64 len, __u64 tag, __u32 flags,
 		     struct zc_sendfile *out)
@@ -188,7 +194,8 @@ int test_sendfile_bad_inputs(void)
 	CHECK_ERRNO(SF(sock, file, 0, 0, 0), EINVAL, "zero length");
 	CHECK_ERRNO(SF(sock, file, 1ULL << 63, 1, 0), EINVAL, "a negative offset");
 	CHECK_ERRNO(SF(sock, file, 0, (1ULL << 63) + 1, 0), EINVAL, "length past LLONG_MAX");
-	CHECK_ERRNO(SF(sock, file, (1ULL << 62), (1ULL << 62) + 5, 0), EOVERFLOW,
+	/* rw_verify_area's answer, as sendfile(2)'s. */
+	CHECK_ERRNO(SF(sock, file, (1ULL << 62), (1ULL << 62) + 5, 0), EINVAL,
 		    "offset + length past LLONG_MAX");
 	CHECK_ERRNO(SF(sock, file, 0, 1, 1U << 9), EINVAL, "unknown flag");
 	r = (struct zc_sendfile){ .sock = sock, .fd = file, .len = 1, .reserved = 1 };
@@ -219,6 +226,294 @@ int test_sendfile_bad_inputs(void)
 	close(sock);
 	close(fd);
 	return 0;
+}
+
+/*
+ * As an unprivileged caller (nobody, no capabilities): which pages of a file
+ * are cached is told only for files it could learn that of from
+ * cachestat(2): open for writing, its own, or writable by it. Everything
+ * is opened as root first, then the child drops to nobody.
+ */
+static int residency_child(void)
+{
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9);
+	int ro = open(TMPFS "/resid-root", O_RDONLY | O_CLOEXEC);
+	int rw = open(TMPFS "/resid-root", O_RDWR | O_CLOEXEC);
+	int own = open(TMPFS "/resid-nobody", O_RDONLY | O_CLOEXEC);
+	int world = open(TMPFS "/resid-world", O_RDONLY | O_CLOEXEC);
+	struct zc_file_page pg[3];
+	struct zc_sendfile r;
+	struct zc_stats st;
+	__u32 resident = 0;
+
+	CHECK(fd >= 0 && sock >= 0 && ro >= 0 && rw >= 0 && own >= 0 && world >= 0, "setup");
+	CHECK(setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0,
+	      "become nobody");
+	CHECK(geteuid() == NOBODY, "euid %u", geteuid());
+
+	CHECK_ERRNO(file_pages(fd, ro, 0, 3, pg, NULL), EPERM,
+		    "FILE_PAGES of root's 0644 file, opened read-only");
+	CHECK(file_pages(fd, rw, 0, 3, pg, &resident) == 3 && resident == 3,
+	      "FILE_PAGES of a file open for writing: %u resident", resident);
+	CHECK(file_pages(fd, own, 0, 3, pg, &resident) == 3 && resident == 3,
+	      "FILE_PAGES of its own file: %u resident", resident);
+	CHECK(file_pages(fd, world, 0, 3, pg, &resident) == 3 && resident == 3,
+	      "FILE_PAGES of a world-writable file: %u resident", resident);
+
+	/* SENDFILE reads what it may read, but says nothing of the cache,
+	 * not even through the counters. */
+	CHECK(zsendfile(fd, sock, ro, 0, 3 * PAGE, 1, 0, &r) == 0 && r.sent == 3 * PAGE,
+	      "SENDFILE of a file it may read");
+	CHECK(r.pages_cached == 0 && r.pages_read == 0, "residency reported: %u cached, %u read",
+	      r.pages_cached, r.pages_read);
+	st = get_stats(fd);
+	CHECK(st.context.cache_hits == 0 && st.context.cache_misses == 0,
+	      "context counters: %llu hits, %llu misses", (unsigned long long)st.context.cache_hits,
+	      (unsigned long long)st.context.cache_misses);
+	/* Its own file: told, as before (every tmpfs page is a hit). */
+	CHECK(zsendfile(fd, sock, own, 0, 3 * PAGE, 2, 0, &r) == 0 && r.sent == 3 * PAGE &&
+		      r.pages_cached == 3 && r.pages_read == 0,
+	      "SENDFILE of its own file: %u cached, %u read", r.pages_cached, r.pages_read);
+	CHECK(get_stats(fd).context.cache_hits == 3, "context cache_hits");
+	return 0;
+}
+
+int test_sendfile_residency_needs_write_access(void)
+{
+	struct zc_file_page pg[3];
+	int fd = open_dev(), ro;
+
+	CHECK(fd >= 0, "open");
+	CHECK(make_file(TMPFS "/resid-root", 3 * PAGE, 0, 0) == 0 &&
+		      make_file(TMPFS "/resid-nobody", 3 * PAGE, 0, 0) == 0 &&
+		      make_file(TMPFS "/resid-world", 3 * PAGE, 0, 0) == 0,
+	      "files");
+	CHECK(chmod(TMPFS "/resid-root", 0644) == 0 &&
+		      chown(TMPFS "/resid-nobody", NOBODY, NOBODY) == 0 &&
+		      chmod(TMPFS "/resid-nobody", 0644) == 0 &&
+		      chmod(TMPFS "/resid-world", 0666) == 0,
+	      "modes");
+	/* Root owns it: allowed. */
+	ro = open(TMPFS "/resid-root", O_RDONLY | O_CLOEXEC);
+	CHECK(ro >= 0 && file_pages(fd, ro, 0, 3, pg, NULL) == 3, "FILE_PAGES as root");
+	close(ro);
+	close(fd);
+	if (run_in_child(residency_child))
+		return 1;
+	unlink(TMPFS "/resid-root");
+	unlink(TMPFS "/resid-nobody");
+	unlink(TMPFS "/resid-world");
+	return 0;
+}
+
+/* The inotify events queued on `in` now: 1 if one IN_ACCESS for `wd`,
+ * 0 if none, -1 otherwise. */
+static int access_event(int in, int wd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev = (const void *)buf;
+	ssize_t n = read(in, buf, sizeof(buf));
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -1;
+	if (n != (ssize_t)sizeof(*ev) + ev->len || ev->wd != wd || ev->mask != IN_ACCESS)
+		return -1;
+	return 1;
+}
+
+/*
+ * SENDFILE checks and reports what sendfile(2) does (rw_verify_area before,
+ * fsnotify_access after): the file must be open for reading, the range must
+ * be a valid loff_t range, and a send that read something is an IN_ACCESS.
+ * (No LSM or fanotify in the test kernel to see the rest.)
+ */
+int test_sendfile_checks_and_notifies_as_sendfile(void)
+{
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), in, wd, file, wo;
+	struct zc_completion rec;
+	struct zc_sendfile r;
+	off_t off = 0;
+
+	CHECK(fd >= 0 && sock >= 0, "setup");
+	CHECK(make_file(TMPFS "/notify", 10000, 0, 0) == 0, "file");
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	CHECK(in >= 0, "inotify_init1");
+	wd = inotify_add_watch(in, TMPFS "/notify", IN_ACCESS);
+	CHECK(wd >= 0, "inotify_add_watch");
+	file = open(TMPFS "/notify", O_RDONLY | O_CLOEXEC);
+	wo = open(TMPFS "/notify", O_WRONLY | O_CLOEXEC);
+	CHECK(file >= 0 && wo >= 0, "open file");
+
+	CHECK_ERRNO(zsendfile(fd, sock, wo, 0, 100, 1, 0, NULL), EBADF, "a write-only file");
+	CHECK_ERRNO(zsendfile(fd, sock, file, 1ULL << 63, 1, 1, 0, NULL), EINVAL,
+		    "a negative offset");
+	CHECK_ERRNO(zsendfile(fd, sock, file, 0x7fffffffffffffffULL, 1, 1, 0, NULL), EINVAL,
+		    "offset + length past LLONG_MAX by one");
+	CHECK_ERRNO(zsendfile(fd, sock, file, 1, 0x7fffffffffffffffULL, 1, 0, NULL), EINVAL,
+		    "offset + length past LLONG_MAX by one, the other way");
+	CHECK_ERRNO(zsendfile(fd, sock, file, 0, 1ULL << 63, 1, 0, NULL), EINVAL,
+		    "a negative length");
+	CHECK(access_event(in, wd) == 0, "an event for refused calls");
+
+	/* The kernel's own sendfile(2) is the reference. */
+	CHECK(sendfile(sock, file, &off, 1000) == 1000, "sendfile(2)");
+	CHECK(access_event(in, wd) == 1, "no IN_ACCESS from sendfile(2)");
+	/* Nothing sent (at the end of the file): no event, as sendfile(2). */
+	CHECK(zsendfile(fd, sock, file, 10000, 100, 1, 0, &r) == 0 && r.sent == 0, "at EOF");
+	CHECK(access_event(in, wd) == 0, "IN_ACCESS for a send of nothing");
+	CHECK(zsendfile(fd, sock, file, 0, 1000, 2, 0, &r) == 0 && r.sent == 1000, "send");
+	CHECK(access_event(in, wd) == 1, "no IN_ACCESS (or not only) after SENDFILE");
+	CHECK(read_completions(fd, &rec, 1) == 1 && rec.tag == 2, "record");
+	close(wo);
+	close(file);
+	close(in);
+	close(sock);
+	close(fd);
+	unlink(TMPFS "/notify");
+	return 0;
+}
+
+/* The first of `paths` that opens and is a regular file, or -1. */
+static int open_regular(const char *const *paths, const char **which)
+{
+	for (; *paths; paths++) {
+		struct stat st;
+		int f = open(*paths, O_RDONLY | O_CLOEXEC);
+
+		if (f < 0)
+			continue;
+		if (fstat(f, &st) == 0 && S_ISREG(st.st_mode)) {
+			*which = *paths;
+			return f;
+		}
+		close(f);
+	}
+	return -1;
+}
+
+/* SENDFILE and FILE_PAGES of an open pseudo file: EOPNOTSUPP, while read(2)
+ * of it gives text (what SENDFILE used to send instead was zeros). */
+static int refused(int fd, int sock, int file, const char *path)
+{
+	struct zc_file_page pg;
+	char buf[256];
+	ssize_t n = pread(file, buf, sizeof(buf), 0), i;
+
+	for (i = 0; i < n && !buf[i]; i++)
+		;
+	CHECK(n > 0 && i < n, "%s: read(2) gave %zd bytes, none non-zero", path, n);
+	CHECK_ERRNO(zsendfile(fd, sock, file, 0, PAGE, 1, 0, NULL), EOPNOTSUPP, path);
+	CHECK_ERRNO(file_pages(fd, file, 0, 1, &pg, NULL), EOPNOTSUPP, path);
+	return 0;
+}
+
+/* Whether a file system of type `type` is mounted, per /proc/mounts; its
+ * mount point into `dir`. */
+static bool mounted(const char *type, char *dir, size_t len)
+{
+	char line[512], mnt[256], fs[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %255s %63s", mnt, fs) == 2 && !strcmp(fs, type)) {
+			snprintf(dir, len, "%s", mnt);
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Files whose page cache is not their content are refused: kernfs (sysfs,
+ * cgroup2), debugfs, procfs. Their page cache is empty or zero-filled by
+ * read_folio; their bytes are made by each read.
+ */
+int test_sendfile_refuses_pseudo_files(void)
+{
+	static const char *const sysfs[] = {
+		"/sys/kernel/mm/transparent_hugepage/enabled", "/sys/class/net/lo/mtu",
+		"/sys/kernel/uevent_seqnum", NULL,
+	};
+	static const char *const debugfs[] = { "/sys/kernel/debug/zcopy/stats", NULL };
+	static const char *const procfs[] = { "/proc/self/status", "/proc/meminfo", NULL };
+	int fd = open_dev(), sock = connect_to(SOCK_DGRAM, DUMMY_PEER, 9), f;
+	char cg[256], path[300];
+	bool ours = false;
+	const char *p;
+
+	CHECK(fd >= 0 && sock >= 0, "setup");
+	f = open_regular(sysfs, &p);
+	CHECK(f >= 0, "no sysfs attribute to read");
+	if (refused(fd, sock, f, p))
+		return 1;
+	close(f);
+	f = open_regular(debugfs, &p);
+	CHECK(f >= 0, "no debugfs file to read");
+	if (refused(fd, sock, f, p))
+		return 1;
+	close(f);
+	f = open_regular(procfs, &p);
+	CHECK(f >= 0, "no procfs file to read");
+	if (refused(fd, sock, f, p))
+		return 1;
+	close(f);
+
+	if (!mounted("cgroup2", cg, sizeof(cg))) {
+		snprintf(cg, sizeof(cg), "/run/zcopy/cgroup2");
+		mkdir(cg, 0755);
+		ours = mount("none", cg, "cgroup2", 0, NULL) == 0;
+		if (!ours) {
+			printf("# cgroup2 not available (%s): not tested\n", strerror(errno));
+			rmdir(cg);
+		}
+	}
+	if (ours || mounted("cgroup2", cg, sizeof(cg))) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		f = open(path, O_RDONLY | O_CLOEXEC);
+		CHECK(f >= 0, "open %s", path);
+		if (refused(fd, sock, f, path))
+			return 1;
+		close(f);
+		if (ours) {
+			umount(cg);
+			rmdir(cg);
+		}
+	}
+	close(sock);
+	close(fd);
+	return 0;
+}
+
+/*
+ * The rule admits ramfs: no backing device, but its page cache is its only
+ * store and sendfile(2) itself sends from it (filemap_splice_read).
+ */
+int test_sendfile_from_ramfs(void)
+{
+	const char *dir = "/run/zcopy/ramfs";
+	struct zc_file_page pg[3];
+	__u32 resident = 0;
+	int fd, f, r;
+
+	mkdir(dir, 0755);
+	CHECK(mount("zcopy", dir, "ramfs", 0, NULL) == 0, "mount ramfs");
+	r = make_file("/run/zcopy/ramfs/f", 2 * PAGE + 100, 0, 0);
+	fd = open_dev();
+	f = open("/run/zcopy/ramfs/f", O_RDONLY | O_CLOEXEC);
+	if (r || fd < 0 || f < 0) {
+		umount(dir);
+		return fail("setup");
+	}
+	r = file_pages(fd, f, 0, 3, pg, &resident) == 3 && resident == 3 ? 0
+		: fail("FILE_PAGES of a ramfs file: %u resident", resident);
+	close(f);
+	close(fd);
+	if (!r)
+		r = send_file("/run/zcopy/ramfs/f", VETH_RX, 8700, 4 * MiB, 1);
+	umount(dir);
+	return r;
 }
 
 int test_sendfile_sizes_over_veth(void)

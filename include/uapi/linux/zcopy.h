@@ -337,12 +337,14 @@ struct zc_eventfd {
  * @flags:    in: %ZC_SEND_* bits
  * @reserved: zero
  * @offset:   in: file offset of the first byte, at most LLONG_MAX
- * @len:      in: bytes to send, > 0, at most LLONG_MAX; the send stops at
- *            the end of the file and after %ZC_SENDFILE_MAX bytes
+ * @len:      in: bytes to send, > 0, at most LLONG_MAX, and so is @offset +
+ *            @len; the send stops at the end of the file and after
+ *            %ZC_SENDFILE_MAX bytes
  * @tag:      in: copied into the completion record
  * @sent:     out: bytes the socket accepted (0 at or past the end of file)
- * @pages_cached: out: pages that were in the page cache already
- * @pages_read:   out: pages read in for this send
+ * @pages_cached: out: pages that were in the page cache already; 0 unless
+ *                the caller may see the file's residency (%ZC_IOC_FILE_PAGES)
+ * @pages_read:   out: pages read in for this send; 0 likewise
  *
  * Sends the file's page-cache pages as fragments, holding a reference on
  * each until the stack has released them; one completion record follows
@@ -392,6 +394,10 @@ struct zc_file_page {
  * @pages:    in: user pointer to struct zc_file_page[@nr_pages]
  * @resident: out: entries with %ZC_FILE_PAGE_RESIDENT
  * @reserved: zero
+ *
+ * Only for callers who may see which pages are cached, by cachestat(2)'s
+ * rule: @fd is open for writing, or the caller owns the file or could open
+ * it for writing; -EPERM otherwise.
  */
 struct zc_file_pages {
 	__s32 fd;

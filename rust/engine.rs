@@ -52,13 +52,9 @@ use kernel::{
         poll::read_poll_timeout,
         Io, //
     },
-    new_mutex,
-    pci,
+    new_mutex, pci,
     prelude::*,
-    sync::{
-        aref::ARef,
-        Arc, Mutex,
-    },
+    sync::{aref::ARef, Arc, Mutex},
     time::Delta,
 };
 
@@ -331,7 +327,10 @@ impl Engine {
     /// Writes the first `out.len()` bytes of the device buffer to the
     /// bounce buffer and copies them into `out`.
     fn copy_out(&self, st: &mut State, out: &mut [u8]) -> Result {
-        self.run(st, &Transfer::to_ram(self.bounce.dma_address(), 0, out.len())?)?;
+        self.run(
+            st,
+            &Transfer::to_ram(self.bounce.dma_address(), 0, out.len())?,
+        )?;
         // SAFETY: The device wrote the bounce buffer and is done with it
         // (the transfer completed, and the MMIO read that saw it complete
         // orders this read after the device's writes); we hold `state`, so
@@ -346,7 +345,10 @@ impl Engine {
         // SAFETY: We hold `state`: neither the device nor another thread
         // uses the bounce buffer now (type invariant).
         unsafe { (*self.bounce.as_mut_ptr()).fill(byte) };
-        self.run(st, &Transfer::from_ram(self.bounce.dma_address(), 0, BUF_USABLE)?)
+        self.run(
+            st,
+            &Transfer::from_ram(self.bounce.dma_address(), 0, BUF_USABLE)?,
+        )
     }
 
     /// Stops taking work and unmaps every region mapped for the engine;
@@ -537,7 +539,11 @@ mod tests {
         let r = wait_done(
             || {
                 reads += 1;
-                Ok(if reads < 3 { CMD_RUN | CMD_TO_RAM } else { CMD_TO_RAM })
+                Ok(if reads < 3 {
+                    CMD_RUN | CMD_TO_RAM
+                } else {
+                    CMD_TO_RAM
+                })
             },
             Delta::from_micros(10),
             Delta::from_secs(1),
@@ -548,7 +554,11 @@ mod tests {
 
     #[test]
     fn a_device_that_never_completes_times_out() {
-        let r = wait_done(|| Ok(CMD_RUN), Delta::from_micros(100), Delta::from_millis(20));
+        let r = wait_done(
+            || Ok(CMD_RUN),
+            Delta::from_micros(100),
+            Delta::from_millis(20),
+        );
         assert!(r == Err(ETIMEDOUT));
     }
 

@@ -208,7 +208,8 @@ impl Region {
     fn map_for_engine(&self, ctx: &Arc<Counters>) -> Result {
         let engine = engine::get()?;
         // SAFETY: As in `map_for`.
-        let mapping = unsafe { DmaMapping::map(Owner::Engine(engine.device()), self.pins.pages()) }?;
+        let mapping =
+            unsafe { DmaMapping::map(Owner::Engine(engine.device()), self.pins.pages()) }?;
         let mut list = netdev::mapped();
         // Under the list's lock: once unbinding has begun, its sweep of the
         // list may already have run; before that, it will find us.

@@ -585,6 +585,17 @@ impl Drop for Socket {
 }
 
 /// `ZC_IOC_SEND`: validates `a`, sends, and returns the bytes accepted.
+/// Most bytes one send passes to the stack: every kernel send path clamps
+/// to `MAX_RW_COUNT` (`INT_MAX` rounded down to a page), and TCP counts a
+/// send in an `int`.
+pub(crate) const MAX_RW_COUNT: u64 = i32::MAX as u64 & !(PAGE_SIZE as u64 - 1);
+
+/// The bytes of a send of `len` that go to the stack: a longer one is sent
+/// short, which the ABI allows (`sent`).
+pub(crate) fn send_len(len: u64) -> u64 {
+    len.min(MAX_RW_COUNT)
+}
+
 pub(crate) fn send(
     a: &abi::zc_send,
     hold: impl FnOnce(u32) -> Result<InFlight>,
@@ -595,7 +606,9 @@ pub(crate) fn send(
     }
     let sock = Socket::get(a.fd)?;
     let inflight = hold(a.region)?;
-    let range = inflight.region().range(a.offset, a.len)?;
+    // The whole range must be in the region; only its start is sent.
+    inflight.region().range(a.offset, a.len)?;
+    let range = inflight.region().range(a.offset, send_len(a.len))?;
     send_through(
         sock,
         range,
@@ -778,6 +791,20 @@ mod tests {
         let (u, b) = unsafe { (helpers::zc_c_ubuf_info_size(), helpers::zc_c_bio_vec_size()) };
         assert_eq!(size_of::<bindings::ubuf_info>(), u as usize);
         assert_eq!(size_of::<bindings::bio_vec>(), b as usize);
+    }
+
+    #[test]
+    fn sends_are_clamped_to_max_rw_count() {
+        // What fs/read_write.c and net/socket.c clamp to: INT_MAX & PAGE_MASK.
+        assert_eq!(MAX_RW_COUNT, 0x7fff_f000);
+        assert_eq!(send_len(1), 1);
+        assert_eq!(send_len(MAX_RW_COUNT), MAX_RW_COUNT);
+        assert_eq!(send_len(MAX_RW_COUNT + 1), MAX_RW_COUNT);
+        // Past `INT_MAX` TCP's `int` count turned negative, past 4 GiB
+        // the count wrapped.
+        assert_eq!(send_len(1 << 31), MAX_RW_COUNT);
+        assert_eq!(send_len((1 << 32) + 5), MAX_RW_COUNT);
+        assert_eq!(send_len(u64::MAX), MAX_RW_COUNT);
     }
 
     /// Builds (not sends) a frame over loopback from `mem`'s region and

@@ -70,5 +70,15 @@ echo "-- after the sends:"
 zcopyctl pages $f
 
 echo
+echo "== the DMA engine (QEMU's edu device, behind the IOMMU) reads a buffer through its IOVAs"
+zcopyctl dma --size $((3 * 4096))
+iova=$(sed -n 's/^dma_probe_iova //p' /sys/kernel/debug/zcopy/stats)
+if [ -n "$iova" ] && [ "$iova" != 0 ]; then
+	sleep 1 # the IOMMU reports faults by interrupt
+	echo "-- the IOMMU's report of that refused read:"
+	dmesg | grep -F "fault addr $(printf '%#x' "$iova") " | sed 's/^/   /' || echo "   (none logged)"
+fi
+
+echo
 echo "== the module's counters (/sys/kernel/debug/zcopy/stats)"
 sed 's/^/   /' /sys/kernel/debug/zcopy/stats

@@ -4,7 +4,7 @@
 //! compiles a C program against it and fails on any difference in layout,
 //! constants or ioctl numbers.
 
-pub const ZC_ABI_VERSION: u32 = 4;
+pub const ZC_ABI_VERSION: u32 = 5;
 pub const ZC_IOC_MAGIC: u8 = b'Z';
 pub const ZC_IOC_BASE: u8 = 0xc0;
 
@@ -12,6 +12,7 @@ pub const ZC_FEAT_REGISTER: u64 = 1 << 0;
 pub const ZC_FEAT_SEND: u64 = 1 << 1;
 pub const ZC_FEAT_SENDFILE: u64 = 1 << 2;
 pub const ZC_FEAT_SEND_BATCH: u64 = 1 << 3;
+pub const ZC_FEAT_DMA_ENGINE: u64 = 1 << 4;
 
 /// The names of the feature bits, for people.
 pub const FEATURE_NAMES: &[(u64, &str)] = &[
@@ -19,6 +20,7 @@ pub const FEATURE_NAMES: &[(u64, &str)] = &[
     (ZC_FEAT_SEND, "send"),
     (ZC_FEAT_SENDFILE, "sendfile"),
     (ZC_FEAT_SEND_BATCH, "send-batch"),
+    (ZC_FEAT_DMA_ENGINE, "dma-engine"),
 ];
 
 #[repr(C)]
@@ -40,8 +42,10 @@ pub const ZC_NR_SET_EVENTFD: u8 = 0x07;
 pub const ZC_NR_SENDFILE: u8 = 0x08;
 pub const ZC_NR_FILE_PAGES: u8 = 0x09;
 pub const ZC_NR_SEND_BATCH: u8 = 0x0a;
+pub const ZC_NR_DMA_READ: u8 = 0x0b;
 
 pub const ZC_REGISTER_READONLY: u32 = 1 << 0;
+pub const ZC_REGISTER_DMA_ENGINE: u32 = 1 << 1;
 
 pub const ZC_PAGE_DMA_PINNED: u32 = 1 << 0;
 pub const ZC_PAGE_MAPPED: u32 = 1 << 1;
@@ -49,6 +53,7 @@ pub const ZC_PAGE_LARGE: u32 = 1 << 2;
 
 pub const ZC_REGION_READONLY: u32 = 1 << 0;
 pub const ZC_REGION_MAPPED: u32 = 1 << 1;
+pub const ZC_REGION_DMA_ENGINE: u32 = 1 << 2;
 
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +236,19 @@ pub struct ZcSendBatch {
     pub reserved: u32,
 }
 
+pub const ZC_DMA_READ_MAX: u32 = 4096;
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ZcDmaRead {
+    pub id: u32,
+    pub len: u32,
+    pub offset: u64,
+    pub buf: u64,
+    pub transfers: u32,
+    pub reserved: u32,
+}
+
 const IOC_READ: u32 = 2;
 const IOC_WRITE: u32 = 1;
 
@@ -266,6 +284,7 @@ pub const ZC_IOC_SET_EVENTFD: u32 = iow::<ZcEventfd>(ZC_NR_SET_EVENTFD);
 pub const ZC_IOC_SENDFILE: u32 = iowr::<ZcSendfile>(ZC_NR_SENDFILE);
 pub const ZC_IOC_FILE_PAGES: u32 = iowr::<ZcFilePages>(ZC_NR_FILE_PAGES);
 pub const ZC_IOC_SEND_BATCH: u32 = iowr::<ZcSendBatch>(ZC_NR_SEND_BATCH);
+pub const ZC_IOC_DMA_READ: u32 = iowr::<ZcDmaRead>(ZC_NR_DMA_READ);
 
 #[cfg(test)]
 mod tests {
@@ -356,6 +375,12 @@ int main(void)
 	P(offsetof(struct zc_send_batch, nr)); P(offsetof(struct zc_send_batch, accepted));
 	P(offsetof(struct zc_send_batch, error)); P(offsetof(struct zc_send_batch, reserved));
 	P(ZC_IOC_SEND_BATCH);
+	P(ZC_FEAT_DMA_ENGINE); P(ZC_NR_DMA_READ); P(ZC_DMA_READ_MAX);
+	P(ZC_REGISTER_DMA_ENGINE); P(ZC_REGION_DMA_ENGINE);
+	P(sizeof(struct zc_dma_read)); P(offsetof(struct zc_dma_read, id));
+	P(offsetof(struct zc_dma_read, len)); P(offsetof(struct zc_dma_read, offset));
+	P(offsetof(struct zc_dma_read, buf)); P(offsetof(struct zc_dma_read, transfers));
+	P(offsetof(struct zc_dma_read, reserved)); P(ZC_IOC_DMA_READ);
 	return 0;
 }
 "#,
@@ -563,6 +588,19 @@ int main(void)
             off!(ZcSendBatch, zc_send_batch, error),
             off!(ZcSendBatch, zc_send_batch, reserved),
             ("ZC_IOC_SEND_BATCH", ZC_IOC_SEND_BATCH.into()),
+            ("ZC_FEAT_DMA_ENGINE", ZC_FEAT_DMA_ENGINE),
+            ("ZC_NR_DMA_READ", ZC_NR_DMA_READ.into()),
+            ("ZC_DMA_READ_MAX", ZC_DMA_READ_MAX.into()),
+            ("ZC_REGISTER_DMA_ENGINE", ZC_REGISTER_DMA_ENGINE.into()),
+            ("ZC_REGION_DMA_ENGINE", ZC_REGION_DMA_ENGINE.into()),
+            ("sizeof(struct zc_dma_read)", size_of::<ZcDmaRead>() as u64),
+            off!(ZcDmaRead, zc_dma_read, id),
+            off!(ZcDmaRead, zc_dma_read, len),
+            off!(ZcDmaRead, zc_dma_read, offset),
+            off!(ZcDmaRead, zc_dma_read, buf),
+            off!(ZcDmaRead, zc_dma_read, transfers),
+            off!(ZcDmaRead, zc_dma_read, reserved),
+            ("ZC_IOC_DMA_READ", ZC_IOC_DMA_READ.into()),
         ];
         let c = from_c_header();
         assert_eq!(c.len(), rust.len());

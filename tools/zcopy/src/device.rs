@@ -181,6 +181,23 @@ impl Device {
         Ok(s)
     }
 
+    /// `ZC_IOC_DMA_READ`: the DMA engine reads `out.len()` bytes of region
+    /// `id` from `offset` through the region's IOVAs into `out`; the
+    /// transfers it made.
+    pub fn dma_read(&self, id: u32, offset: u64, out: &mut [u8]) -> Result<u32> {
+        let mut a = abi::ZcDmaRead {
+            id,
+            len: u32::try_from(out.len())?,
+            offset,
+            buf: out.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: the command reads and writes one `struct zc_dma_read` and
+        // writes at most `len` bytes to `buf`, which has `len`.
+        unsafe { self.ioctl(abi::ZC_IOC_DMA_READ, &mut a, "ZC_IOC_DMA_READ")? };
+        Ok(a.transfers)
+    }
+
     /// `ZC_IOC_FILE_PAGES`: page-cache state of `n` pages of `file` from the
     /// page holding `offset`.
     pub fn file_pages(&self, file: i32, offset: u64, n: u32) -> Result<Vec<abi::ZcFilePage>> {

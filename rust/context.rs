@@ -118,6 +118,19 @@ impl Context {
         Ok(r.clone())
     }
 
+    /// Forgets region `id` even while sends use it (they keep it alive
+    /// until they complete): the undo of a `register` whose caller never
+    /// learnt the id. `ENOENT` if there is no such region.
+    pub(crate) fn forget(&self, id: u32) -> Result {
+        let region = {
+            let mut regions = self.regions.lock();
+            let i = regions.iter().position(|r| r.id() == id).ok_or(ENOENT)?;
+            regions.remove(i).map_err(|_| ENOENT)?
+        };
+        drop(region);
+        Ok(())
+    }
+
     /// Forgets region `id`; it is torn down once nothing else uses it.
     /// `ENOENT` if there is no such region, `EBUSY` while sends use it.
     pub(crate) fn unregister(&self, id: u32) -> Result {

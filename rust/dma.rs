@@ -176,6 +176,15 @@ impl DmaMapping {
         self.owner.key() == key
     }
 
+    /// Whether the mapping is for a network interface that is registered
+    /// in the caller's namespace ([`NetdevRef::registered`]).
+    pub(crate) fn netdev_registered(&self, rtnl: &crate::netdev::Rtnl) -> bool {
+        match &self.owner {
+            Owner::Netdev(n) => n.registered(rtnl),
+            Owner::Engine(_) => false,
+        }
+    }
+
     /// Whether the mapping is for the DMA engine.
     pub(crate) fn is_for_engine(&self) -> bool {
         matches!(self.owner, Owner::Engine(_))
@@ -185,19 +194,31 @@ impl DmaMapping {
 impl Drop for DmaMapping {
     fn drop(&mut self) {
         // Unmap first: after this the device can no longer reach the pages.
-        // SAFETY: Mapped in `map` for `dev` with this direction and no
-        // attributes; unmapped only here.
-        unsafe {
-            bindings::dma_unmap_sgtable(self.dev, self.sgt.get(), DataDirection::ToDevice.into(), 0)
+        let unmap = || {
+            // SAFETY: Mapped in `map` for `dev` with this direction and no
+            // attributes; unmapped only here.
+            unsafe {
+                bindings::dma_unmap_sgtable(
+                    self.dev,
+                    self.sgt.get(),
+                    DataDirection::ToDevice.into(),
+                    0,
+                )
+            }
         };
-        // The pages are still pinned here: whoever pins them drops this
-        // mapping first (the contract of `map`). Tests have the device try
-        // the stale address now.
+        // The pages are still pinned after the unmap: whoever pins them
+        // drops this mapping first (the contract of `map`). Tests have the
+        // engine try the stale address then.
         #[cfg(zcopy_test_hooks)]
-        if let (true, Some(&iova)) = (self.is_for_engine(), self.iovas.first()) {
+        match (self.is_for_engine(), self.iovas.first()) {
             // SAFETY: `first` is still pinned (type invariant).
-            unsafe { engine::probe::after_unmap(iova, self.first) };
+            (true, Some(&iova)) => unsafe {
+                engine::probe::unmap_then_probe(unmap, iova, self.first)
+            },
+            _ => unmap(),
         }
+        #[cfg(not(zcopy_test_hooks))]
+        unmap();
         // SAFETY: Initialised in `map`, freed only here.
         unsafe { bindings::sg_free_table(self.sgt.get()) };
         // SAFETY: Drops the reference taken in `map`.

@@ -264,6 +264,14 @@ impl Engine {
         raw_device(&self.dev).cast()
     }
 
+    /// Runs `f` (which maps memory for the engine) under the engine's lock,
+    /// so that no IOVA is allocated for it while a test probe reads a
+    /// stale one.
+    pub(crate) fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _st = self.state.lock();
+        f()
+    }
+
     /// Whether the engine still takes work (false once unbinding began).
     pub(crate) fn present(&self) -> bool {
         !self.state.lock().gone
@@ -400,17 +408,27 @@ pub(crate) mod probe {
     /// The pattern the device buffer is filled with before the probe.
     const PATTERN: u8 = 0xc3;
 
-    /// Probes `iova`, just unmapped, whose page is `page`.
+    /// Runs `unmap`, which unmaps `iova`, then probes `iova`, whose page is
+    /// `page`. The engine's lock is held from before the unmap to the end
+    /// of the probe, and engine mappings are made under it
+    /// ([`Engine::exclusive`]): the freed IOVA cannot be handed to another
+    /// region before the probe has read it.
     ///
     /// # Safety
     ///
-    /// `page` is still pinned.
-    pub(crate) unsafe fn after_unmap(iova: u64, page: *mut bindings::page) {
+    /// `page` stays pinned until after the call.
+    pub(crate) unsafe fn unmap_then_probe(
+        unmap: impl FnOnce(),
+        iova: u64,
+        page: *mut bindings::page,
+    ) {
         let Ok(engine) = get() else {
             // Unbinding: the device is going away with its mappings.
+            unmap();
             return;
         };
         let mut st = engine.state.lock();
+        unmap();
         // SAFETY: `page` is pinned (function contract).
         let pinned = unsafe { PageState::of(page) };
         let mut buf = [0u8; 64];

@@ -173,8 +173,12 @@ struct device *zc_netdev_dma_device(void *netdev)
 
 bool zc_netdev_registered(void *netdev)
 {
+	struct net_device *dev = netdev;
+
 	ASSERT_RTNL();
-	return ((struct net_device *)netdev)->reg_state == NETREG_REGISTERED;
+	/* A device moves between namespaces under RTNL. */
+	return dev->reg_state == NETREG_REGISTERED &&
+	       net_eq(dev_net(dev), current->nsproxy->net_ns);
 }
 
 void zc_rtnl_lock(void)

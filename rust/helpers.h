@@ -68,7 +68,8 @@ void zc_netdev_put(void *netdev);
  * net_device's own device that has a DMA mask, or NULL (virtual ones).
  */
 struct device *zc_netdev_dma_device(void *netdev);
-/* Whether it is registered and not going away; call under RTNL. */
+/* Whether it is registered, not going away, and in the caller's network
+ * namespace; call under RTNL. */
 bool zc_netdev_registered(void *netdev);
 void zc_rtnl_lock(void);
 void zc_rtnl_unlock(void);

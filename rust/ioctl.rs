@@ -46,8 +46,9 @@ pub(crate) fn dispatch(ctx: &Context, cmd: u32, arg: usize) -> Result<isize> {
             let mut a: abi::zc_register = r.read()?;
             register(ctx, &mut a)?;
             if let Err(e) = w.write(&a) {
-                // The caller cannot learn the id: do not keep the region.
-                ctx.unregister(a.id)?;
+                // The caller cannot learn the id: do not keep the region,
+                // even if a send that guessed the id uses it already.
+                ctx.forget(a.id)?;
                 return Err(e);
             }
         }

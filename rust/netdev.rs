@@ -71,7 +71,8 @@ impl NetdevRef {
         Ok(dev)
     }
 
-    /// Whether it is registered and not being unregistered.
+    /// Whether it is registered, not being unregistered, and still in the
+    /// caller's network namespace (it may have moved since [`Self::get`]).
     pub(crate) fn registered(&self, _rtnl: &Rtnl) -> bool {
         // SAFETY: The device is held and RTNL is held, as the helper needs.
         unsafe { helpers::zc_netdev_registered(self.ptr) }

@@ -88,6 +88,22 @@ pub(crate) fn span(addr: u64, len: u64) -> Result<(usize, usize)> {
 /// id never names someone else's region.
 static NEXT_ID: Atomic<u32> = Atomic::new(1);
 
+/// The next id of `next`: `ENOSPC` once all ids (1 to `u32::MAX`) have been
+/// given out, rather than wrap and give one out twice.
+fn next_id(next: &Atomic<u32>) -> Result<u32> {
+    let mut id = next.load(Relaxed);
+    loop {
+        if id == 0 {
+            return Err(ENOSPC);
+        }
+        // 0 marks the end: after `u32::MAX` comes none.
+        match next.cmpxchg(id, id.wrapping_add(1), Relaxed) {
+            Ok(_) => return Ok(id),
+            Err(now) => id = now,
+        }
+    }
+}
+
 /// A device mapping and the gauge that counts it.
 struct Mapped {
     mapping: DmaMapping,
@@ -154,10 +170,7 @@ impl Region {
             global.grow(more, max_pinned)?;
         }
         let bvecs = Bvecs::new(pins.pages())?;
-        let mut id = NEXT_ID.fetch_add(1, Relaxed);
-        if id == 0 {
-            id = NEXT_ID.fetch_add(1, Relaxed);
-        }
+        let id = next_id(&NEXT_ID)?;
         let region = Arc::pin_init(
             try_pin_init!(Self {
                 id,
@@ -189,15 +202,20 @@ impl Region {
     fn map_for(&self, ifindex: i32, ctx: &Arc<Counters>) -> Result {
         let netdev = NetdevRef::get(ifindex)?;
         netdev.dma_device()?;
+        let (owner, pages) = (Owner::Netdev(netdev), self.pins.pages());
+        // Mapped before RTNL is taken: a large region takes long to map.
+        // SAFETY: `self.pins` outlives the mapping: the mapping lives in
+        // `self.mapping`, which is dropped (or emptied) before `self.pins`;
+        // on failure below it is dropped here.
+        let mapping = unsafe { DmaMapping::map(owner, pages) }?;
         let rtnl = Rtnl::lock();
-        // Under RTNL the device cannot start unregistering; once it does,
-        // the notifier will find this region in the list.
-        if !netdev.registered(&rtnl) {
+        // Under RTNL the device cannot start unregistering or change
+        // namespace; once it unregisters, the notifier will find this
+        // region in the list.
+        if !mapping.netdev_registered(&rtnl) {
+            drop(rtnl);
             return Err(ENODEV);
         }
-        // SAFETY: `self.pins` outlives the mapping: the mapping lives in
-        // `self.mapping`, which is dropped (or emptied) before `self.pins`.
-        let mapping = unsafe { DmaMapping::map(Owner::Netdev(netdev), self.pins.pages()) }?;
         let mut list = netdev::mapped();
         list.insert(self)?;
         self.install(mapping, ctx);
@@ -207,9 +225,10 @@ impl Region {
     /// Maps the region for the DMA engine.
     fn map_for_engine(&self, ctx: &Arc<Counters>) -> Result {
         let engine = engine::get()?;
-        // SAFETY: As in `map_for`.
-        let mapping =
-            unsafe { DmaMapping::map(Owner::Engine(engine.device()), self.pins.pages()) }?;
+        let mapping = engine.exclusive(|| {
+            // SAFETY: As in `map_for`.
+            unsafe { DmaMapping::map(Owner::Engine(engine.device()), self.pins.pages()) }
+        })?;
         let mut list = netdev::mapped();
         // Under the list's lock: once unbinding has begun, its sweep of the
         // list may already have run; before that, it will find us.
@@ -456,6 +475,18 @@ mod tests {
         },
     };
     use kernel::bindings;
+
+    #[test]
+    fn ids_never_repeat_and_run_out_instead_of_wrapping() {
+        let next = Atomic::new(u32::MAX - 1);
+        assert!(next_id(&next) == Ok(u32::MAX - 1));
+        assert!(next_id(&next) == Ok(u32::MAX));
+        assert!(next_id(&next) == Err(ENOSPC));
+        assert!(next_id(&next) == Err(ENOSPC));
+        let next = Atomic::new(1);
+        assert!(next_id(&next) == Ok(1));
+        assert!(next_id(&next) == Ok(2));
+    }
 
     #[test]
     fn span_rounds_to_pages_and_rejects_bad_ranges() {

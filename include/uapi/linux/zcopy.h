@@ -454,7 +454,8 @@ struct zc_send_batch {
  * @buf:       in: user pointer to @len bytes, which receive what the
  *             engine read
  * @transfers: out: DMA transfers the engine made from the region (one per
- *             page the range touches); in: zero
+ *             page the range touches, and one more where the engine's
+ *             buffer fills up mid-page); in: zero
  * @reserved:  zero
  *
  * The DMA engine reads bytes [@offset, @offset + @len) of the region

@@ -67,9 +67,13 @@ pub fn scan(log: &str) -> Vec<Finding> {
         l.contains("DMAR: [DMA Read")
             && page_after(l, FAULT_ADDR).is_some_and(|a| probed.contains(&a))
     };
+    // A probe the IOMMU did not refuse (or that could not run) is a report.
+    let bad_probe = |l: &str| l.contains(PROBE_MARKER) && !l.contains(" refused, ");
     log.lines()
         .enumerate()
-        .filter(|(_, l)| REPORT_MARKERS.iter().any(|m| l.contains(m)) && !expected(l))
+        .filter(|(_, l)| {
+            (REPORT_MARKERS.iter().any(|m| l.contains(m)) && !expected(l)) || bad_probe(l)
+        })
         .map(|(i, l)| Finding {
             line: i + 1,
             text: l.trim_end().to_string(),
@@ -124,5 +128,14 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].line, 4);
         assert_eq!(found[1].line, 5);
+    }
+
+    #[test]
+    fn a_probe_that_read_data_is_a_report() {
+        let log = "[ 1.1] zcopy: dma probe: engine read of unmapped IOVA 0xfff8000 READ DATA; page pin count 1\n\
+                   [ 1.2] zcopy: dma probe: engine read of unmapped IOVA 0xfff7000 failed to run; page pin count 1\n\
+                   [ 1.3] zcopy: dma probe: engine read of unmapped IOVA 0xfff6000 refused, nothing read; page pin count 1\n";
+        let found = scan(log);
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 }

@@ -52,7 +52,7 @@ tools/target/samples/zcopy_send: samples/zcopy_send.c include/uapi/linux/zcopy.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $@ $<
 
-ITEST_SRC := tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/sendfile.c tools/itest/dma.c
+ITEST_SRC := tools/itest/zcopy_itest.c tools/itest/send.c tools/itest/sendfile.c tools/itest/dma.c tools/itest/failnth.c
 tools/target/itest/zcopy_itest: $(ITEST_SRC) tools/itest/itest.h include/uapi/linux/zcopy.h
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -Werror -Iinclude/uapi -o $@ $(ITEST_SRC) -lpthread

@@ -150,4 +150,7 @@ int test_dma_engine_bad_inputs(void);
 int test_dma_engine_read_after_unmap_faults_while_pinned(void);
 int test_dma_engine_unbind_unmaps_and_absent_is_enodev(void);
 
+/* failnth.c */
+int test_fail_nth_sweep_every_ioctl(void);
+
 #endif /* ZCOPY_ITEST_H */

@@ -22,8 +22,11 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,7 +50,7 @@ int fail(const char *fmt, ...)
 }
 
 #define KNOWN_FEATURES \
-	(ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE | ZC_FEAT_SEND_BATCH)
+	(ZC_FEAT_REGISTER | ZC_FEAT_SEND | ZC_FEAT_SENDFILE | ZC_FEAT_SEND_BATCH | ZC_FEAT_DMA_ENGINE)
 
 
 int open_dev(void)
@@ -911,78 +914,145 @@ static int test_rmmod_refused_while_open(void)
 	return 0;
 }
 
+/* A case marked U runs as an unprivileged user (see run_case); R, as root. */
+#define U 1
+#define R 0
+
 static const struct {
 	const char *name;
 	test_fn fn;
+	int unprivileged;
 } tests[] = {
-	{ "open", test_open },
-	{ "version_roundtrip", test_version_roundtrip },
-	{ "unknown_command_is_enotty", test_unknown_command_is_enotty },
-	{ "bad_pointer_is_efault", test_bad_pointer_is_efault },
-	{ "contexts_are_per_open", test_contexts_are_per_open },
-	{ "open_close_many", test_open_close_many },
-	{ "two_processes_at_once", test_two_processes_at_once },
-	{ "register_roundtrip", test_register_roundtrip },
-	{ "register_10000_times", test_register_10000_times },
-	{ "memlock_limit", test_memlock_limit },
-	{ "huge_page_is_one_folio", test_huge_page_is_one_folio },
-	{ "hugetlb_is_one_folio", test_hugetlb_is_one_folio },
-	{ "fork_keeps_parent_pages", test_fork_keeps_parent_pages },
-	{ "iova_only_for_cap_sys_admin", test_iova_only_for_cap_sys_admin },
-	{ "mapping_and_bad_interfaces", test_mapping_and_bad_interfaces },
-	{ "dma_engine_reads_through_iovas", test_dma_engine_reads_through_iovas },
-	{ "dma_engine_huge_and_read_only", test_dma_engine_huge_and_read_only },
-	{ "dma_engine_bad_inputs", test_dma_engine_bad_inputs },
+	{ "open", test_open, R },
+	{ "version_roundtrip", test_version_roundtrip, U },
+	{ "unknown_command_is_enotty", test_unknown_command_is_enotty, U },
+	{ "bad_pointer_is_efault", test_bad_pointer_is_efault, U },
+	{ "contexts_are_per_open", test_contexts_are_per_open, U },
+	{ "open_close_many", test_open_close_many, U },
+	{ "two_processes_at_once", test_two_processes_at_once, U },
+	{ "register_roundtrip", test_register_roundtrip, R },
+	{ "register_10000_times", test_register_10000_times, U },
+	{ "memlock_limit", test_memlock_limit, U },
+	{ "huge_page_is_one_folio", test_huge_page_is_one_folio, U },
+	{ "hugetlb_is_one_folio", test_hugetlb_is_one_folio, R },
+	{ "fork_keeps_parent_pages", test_fork_keeps_parent_pages, R },
+	{ "iova_only_for_cap_sys_admin", test_iova_only_for_cap_sys_admin, R },
+	{ "mapping_and_bad_interfaces", test_mapping_and_bad_interfaces, R },
+	{ "dma_engine_reads_through_iovas", test_dma_engine_reads_through_iovas, R },
+	{ "dma_engine_huge_and_read_only", test_dma_engine_huge_and_read_only, U },
+	{ "dma_engine_bad_inputs", test_dma_engine_bad_inputs, U },
 	{ "dma_engine_read_after_unmap_faults_while_pinned",
-	  test_dma_engine_read_after_unmap_faults_while_pinned },
+	  test_dma_engine_read_after_unmap_faults_while_pinned, R },
 	{ "dma_engine_unbind_unmaps_and_absent_is_enodev",
-	  test_dma_engine_unbind_unmaps_and_absent_is_enodev },
+	  test_dma_engine_unbind_unmaps_and_absent_is_enodev, R },
 	/* Sends, before the NIC is unbound (it comes back renamed). */
-	{ "network_setup", test_network_setup },
-	{ "send_bad_inputs", test_send_bad_inputs },
-	{ "send_batch_bad_inputs", test_send_batch_bad_inputs },
-	{ "send_tcp_wire", test_send_tcp_wire },
-	{ "send_huge_pages_over_the_wire", test_send_huge_pages_over_the_wire },
-	{ "send_tcp_veth", test_send_tcp_veth },
-	{ "send_batch_tcp_veth", test_send_batch_tcp_veth },
-	{ "send_batch_stops_at_short_stream_send", test_send_batch_stops_at_short_stream_send },
-	{ "send_nonblocking_socket_does_not_block", test_send_nonblocking_socket_does_not_block },
-	{ "send_local_is_copied", test_send_local_is_copied },
-	{ "send_udp_dummy_not_copied", test_send_udp_dummy_not_copied },
-	{ "send_batch_partial_acceptance", test_send_batch_partial_acceptance },
-	{ "send_udp_wire", test_send_udp_wire },
-	{ "send_udp_veth", test_send_udp_veth },
-	{ "send_unregister_busy_until_complete", test_send_unregister_busy_until_complete },
-	{ "send_10000_from_threads_with_eventfd", test_send_10000_from_threads_with_eventfd },
-	{ "send_batch_10000_from_threads", test_send_batch_10000_from_threads },
-	{ "send_queue_full_is_enobufs", test_send_queue_full_is_enobufs },
-	{ "send_batch_refusal_consumes_nothing", test_send_batch_refusal_consumes_nothing },
-	{ "send_kill_mid_stream_releases", test_send_kill_mid_stream_releases },
-	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases },
-	{ "xmit_raw_frames", test_xmit_raw_frames },
-	{ "xmit_bad_inputs", test_xmit_bad_inputs },
-	{ "sendfile_setup", test_sendfile_setup },
-	{ "sendfile_bad_inputs", test_sendfile_bad_inputs },
-	{ "sendfile_residency_needs_write_access", test_sendfile_residency_needs_write_access },
+	{ "network_setup", test_network_setup, R },
+	{ "send_bad_inputs", test_send_bad_inputs, R },
+	{ "send_batch_bad_inputs", test_send_batch_bad_inputs, U },
+	{ "send_tcp_wire", test_send_tcp_wire, R },
+	{ "send_huge_pages_over_the_wire", test_send_huge_pages_over_the_wire, R },
+	{ "send_tcp_veth", test_send_tcp_veth, R },
+	{ "send_batch_tcp_veth", test_send_batch_tcp_veth, R },
+	{ "send_batch_stops_at_short_stream_send", test_send_batch_stops_at_short_stream_send, R },
+	{ "send_nonblocking_socket_does_not_block", test_send_nonblocking_socket_does_not_block, R },
+	{ "send_local_is_copied", test_send_local_is_copied, R },
+	{ "send_udp_dummy_not_copied", test_send_udp_dummy_not_copied, U },
+	{ "send_batch_partial_acceptance", test_send_batch_partial_acceptance, U },
+	{ "send_udp_wire", test_send_udp_wire, R },
+	{ "send_udp_veth", test_send_udp_veth, R },
+	{ "send_unregister_busy_until_complete", test_send_unregister_busy_until_complete, R },
+	{ "send_10000_from_threads_with_eventfd", test_send_10000_from_threads_with_eventfd, U },
+	{ "send_batch_10000_from_threads", test_send_batch_10000_from_threads, U },
+	{ "send_queue_full_is_enobufs", test_send_queue_full_is_enobufs, U },
+	{ "send_batch_refusal_consumes_nothing", test_send_batch_refusal_consumes_nothing, R },
+	{ "send_kill_mid_stream_releases", test_send_kill_mid_stream_releases, R },
+	{ "send_close_mid_stream_releases", test_send_close_mid_stream_releases, R },
+	{ "xmit_raw_frames", test_xmit_raw_frames, R },
+	{ "xmit_bad_inputs", test_xmit_bad_inputs, R },
+	{ "sendfile_setup", test_sendfile_setup, R },
+	{ "sendfile_bad_inputs", test_sendfile_bad_inputs, U },
+	{ "sendfile_residency_needs_write_access", test_sendfile_residency_needs_write_access, R },
 	{ "sendfile_checks_and_notifies_as_sendfile",
-	  test_sendfile_checks_and_notifies_as_sendfile },
-	{ "sendfile_refuses_pseudo_files", test_sendfile_refuses_pseudo_files },
-	{ "sendfile_from_ramfs", test_sendfile_from_ramfs },
-	{ "sendfile_sizes_over_veth", test_sendfile_sizes_over_veth },
-	{ "sendfile_over_the_wire", test_sendfile_over_the_wire },
-	{ "sendfile_misses_then_hits", test_sendfile_misses_then_hits },
-	{ "sendfile_pages_held_in_flight", test_sendfile_pages_held_in_flight },
-	{ "sendfile_truncate_during_stream", test_sendfile_truncate_during_stream },
-	{ "sendfile_kill_mid_stream_releases", test_sendfile_kill_mid_stream_releases },
-	{ "samples_send", test_samples_send },
-	{ "bench_smoke", test_bench_smoke },
-	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps },
-	{ "bad_register_inputs", test_bad_register_inputs },
-	{ "close_and_kill_release_everything", test_close_and_kill_release_everything },
+	  test_sendfile_checks_and_notifies_as_sendfile, R },
+	{ "sendfile_refuses_pseudo_files", test_sendfile_refuses_pseudo_files, R },
+	{ "sendfile_from_ramfs", test_sendfile_from_ramfs, R },
+	{ "sendfile_sizes_over_veth", test_sendfile_sizes_over_veth, R },
+	{ "sendfile_over_the_wire", test_sendfile_over_the_wire, R },
+	{ "sendfile_misses_then_hits", test_sendfile_misses_then_hits, R },
+	{ "sendfile_pages_held_in_flight", test_sendfile_pages_held_in_flight, R },
+	{ "sendfile_truncate_during_stream", test_sendfile_truncate_during_stream, R },
+	{ "sendfile_kill_mid_stream_releases", test_sendfile_kill_mid_stream_releases, R },
+	{ "samples_send", test_samples_send, R },
+	{ "bench_smoke", test_bench_smoke, R },
+	{ "unbinding_the_nic_unmaps", test_unbinding_the_nic_unmaps, R },
+	{ "bad_register_inputs", test_bad_register_inputs, U },
+	{ "close_and_kill_release_everything", test_close_and_kill_release_everything, U },
+	{ "fail_nth_sweep_every_ioctl", test_fail_nth_sweep_every_ioctl, R },
 	/* Last: these unload and reload the module. */
-	{ "global_cap", test_global_cap },
-	{ "rmmod_refused_while_open", test_rmmod_refused_while_open },
+	{ "global_cap", test_global_cap, R },
+	{ "rmmod_refused_while_open", test_rmmod_refused_while_open, R },
 };
+
+/*
+ * The unprivileged caller: /dev/zcopy belongs to group ZCOPY_GID, mode 0660
+ * (what tools/udev/60-zcopy.rules sets up), and a case marked U runs in a
+ * child that is user nobody in that group, with no capabilities and the
+ * memlock limit an administrator would grant (256 MiB). So the ABI those
+ * cases test is the one an ordinary user gets.
+ */
+#define ZCOPY_GID 4242
+#define NOBODY 65534
+
+static int open_device_to_group(void)
+{
+	if (chown(DEV, 0, ZCOPY_GID) || chmod(DEV, 0660))
+		return -1;
+	return 0;
+}
+
+static int become_unprivileged(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	struct rlimit rl = { 256UL << 20, 256UL << 20 };
+	gid_t g = ZCOPY_GID;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(1, &g) ||
+	    setresgid(NOBODY, NOBODY, NOBODY) || setresuid(NOBODY, NOBODY, NOBODY))
+		return -1;
+	/* Our /proc/self files stay ours to read. */
+	prctl(PR_SET_DUMPABLE, 1);
+	if (syscall(SYS_capget, &h, d) || d[0].effective || d[1].effective || d[0].permitted ||
+	    d[1].permitted)
+		return -1;
+	return 0;
+}
+
+/* Runs case i, as nobody if it is marked so: 0 pass, 1 fail, -1 skip. */
+static int run_case(unsigned int i)
+{
+	int status;
+	pid_t pid;
+
+	if (!tests[i].unprivileged || getuid() != 0)
+		return tests[i].fn();
+	pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (pid == 0) {
+		int r;
+
+		if (become_unprivileged())
+			_exit(fail("cannot become an unprivileged user"));
+		r = tests[i].fn();
+		_exit(r < 0 ? 2 : r ? 1 : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return fail("waitpid");
+	if (!WIFEXITED(status))
+		return fail("the unprivileged case died (status %#x)", status);
+	return WEXITSTATUS(status) == 2 ? -1 : WEXITSTATUS(status) ? 1 : 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -995,6 +1065,9 @@ int main(int argc, char **argv)
 			   !strcmp(tests[i].name, "network_setup") ||
 			   !strcmp(tests[i].name, "sendfile_setup");
 	printf("KTAP version 1\n1..%u\n", planned);
+	if (getuid() == 0 && open_device_to_group())
+		printf("# cannot give %s to group %d: unprivileged cases will fail\n", DEV,
+		       ZCOPY_GID);
 	planned = 0;
 	for (i = 0; i < n; i++) {
 		struct timespec t0, t1;
@@ -1005,11 +1078,12 @@ int main(int argc, char **argv)
 		    strcmp(tests[i].name, "network_setup") && strcmp(tests[i].name, "sendfile_setup"))
 			continue;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		r = tests[i].fn();
+		r = run_case(i);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		/* Where the suite's time goes (a diagnostic, not a verdict). */
-		printf("# %s: %.1f s\n", tests[i].name,
-		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		printf("# %s: %.1f s%s\n", tests[i].name,
+		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+		       tests[i].unprivileged ? ", as an unprivileged user" : "");
 		planned++;
 		if (r < 0)
 			printf("ok %u %s # SKIP\n", planned, tests[i].name);

@@ -12,6 +12,8 @@
 #   make profile      where a send's CPU goes: perf (cpu-clock) on one bench
 #                     sample per method; top symbols and flame graphs in
 #                     bench/profile/ (SECS='..' per sample, default 3)
+#   make fuzz         the fuzzer on the test kernel for SECS seconds (default
+#                     300; SEED, THREADS), then rmmod; one verdict
 #   make vm CMD='..'  run any command in the VM with zcopy loaded
 #                     (KERNEL=test for the debug kernel; default release)
 #   make module       build zcopy.ko against KERNEL (default test)
@@ -26,10 +28,10 @@ H := tools/harness
 KERNEL ?= test
 CMD ?= zcopyctl info
 
-.PHONY: help run test bench profile vm module kernel provision tools itest samples fmt clean
+.PHONY: help run test bench profile fuzz vm module kernel provision tools itest samples fmt clean
 
 help:
-	@sed -n '3,24p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,26p' Makefile | sed 's/^# \{0,1\}//'
 
 provision:
 	@$(H)/provision.sh
@@ -78,6 +80,9 @@ profile: provision tools
 	@tools/target/release/zcopyctl profile $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/profile/prof \
 		--out bench/profile
 	@echo "bench/profile/: profile.txt (top symbols side by side), profile.json, one flame graph (SVG) per sample"
+
+fuzz: provision tools
+	@SECS=$(SECS) SEED=$(SEED) THREADS=$(THREADS) $(H)/fuzz.sh
 
 vm: provision tools itest
 	@$(H)/vm.sh --kernel $(if $(filter command line,$(origin KERNEL)),$(KERNEL),release) \

@@ -17,12 +17,10 @@ rm -rf "$out" && mkdir -p "$out"
 tools/harness/module.sh test >/dev/null
 say "fuzzing for $secs s (seed $seed, $threads threads) on the test kernel"
 # The guest leaves the fuzzer's exit code and rmmod's in the output.
-tools/harness/vm.sh --kernel test --out "$out/vm" -- /bin/sh -c "
-	$ZCOPY_ROOT/tools/harness/net.sh >/dev/null
-	$ZCOPY_ROOT/tools/target/release/zcopy-fuzz --seed $seed --secs $secs --threads $threads
-	echo \"fuzz exit \$?\"
-	rmmod zcopy
-	echo \"rmmod exit \$?\"" >/dev/null 2>"$out/vm.log" || true
+fuzz=$ZCOPY_ROOT/tools/target/release/zcopy-fuzz
+tools/harness/vm.sh --kernel test --out "$out/vm" -- /bin/sh -c \
+	"$ZCOPY_ROOT/tools/harness/net.sh >/dev/null; $fuzz --seed $seed --secs $secs --threads $threads; echo fuzz exit \$?; rmmod zcopy; echo rmmod exit \$?" \
+	>/dev/null 2>"$out/vm.log" || true
 cat "$out/vm/output" 2>/dev/null
 
 checks=()

@@ -10,6 +10,9 @@ use crate::{
     state::{IfKind, Reg},
 };
 
+/// The flags REGISTER knows (ABI 5).
+const KNOWN_REGISTER_FLAGS: u32 = abi::ZC_REGISTER_READONLY | abi::ZC_REGISTER_DMA_ENGINE;
+
 /// Where a region's address was pointed.
 #[derive(Clone, Copy)]
 enum Addr {
@@ -63,7 +66,7 @@ impl Worker<'_> {
         if faulty {
             for _ in 0..self.rng.range(1, 3) {
                 match self.rng.below(10) {
-                    0 => a.flags |= args::unknown_bits(&mut self.rng, abi::ZC_REGISTER_READONLY),
+                    0 => a.flags |= args::unknown_bits(&mut self.rng, KNOWN_REGISTER_FLAGS),
                     1 => a.reserved = args::nonzero_u32(&mut self.rng),
                     2 => match self.rng.below(3) {
                         0 => a.id = args::nonzero_u32(&mut self.rng),
@@ -122,8 +125,11 @@ impl Worker<'_> {
         };
         // What the ABI decides, from the argument as it is now.
         let mut c = Conds::default();
-        if a.flags & !abi::ZC_REGISTER_READONLY != 0 {
+        if a.flags & !KNOWN_REGISTER_FLAGS != 0 {
             c.add("unknown flag", libc::EINVAL);
+        }
+        if a.flags & abi::ZC_REGISTER_DMA_ENGINE != 0 && a.ifindex != 0 {
+            c.add("the DMA engine and an interface", libc::EINVAL);
         }
         if a.reserved != 0 || a.id != 0 || a.nr_pages != 0 || a.nr_folios != 0 {
             c.add("reserved or output field set", libc::EINVAL);
@@ -314,7 +320,11 @@ impl Worker<'_> {
                     4 => {
                         let (p, k) = self.sh.wild.out_ptr(&mut self.rng, fits, true);
                         pages = p;
-                        pages_bad = k.unmapped();
+                        // Not the PROT_NONE reservation: a 24-byte write
+                        // through it succeeded 3 times in 137,420 calls
+                        // while other threads mprotect and remap around
+                        // it, so it is not trusted as an oracle there.
+                        pages_bad = k.unmapped() && k != WildKind::ProtNone;
                         pages_ours = false;
                     }
                     _ => {

@@ -21,7 +21,11 @@
 #include <dirent.h>
 #include <limits.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <grp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -886,6 +890,86 @@ static int test_global_cap(void)
 	return reload(ko, "");
 }
 
+/*
+ * A send past MAX_RW_COUNT goes out short, as every kernel send path
+ * clamps: TCP counts a send in an int, so 2 GiB + 8 KiB at once returned an
+ * error after the data went out. The region is 2 GiB + 8 KiB of address
+ * space backed by 2 MiB of memory (one memfd mapped 1,025 times, end to
+ * end: the VM has 1 GiB) and the receiver, on loopback, discards with
+ * MSG_TRUNC; the module is reloaded with a cap that allows it, and back.
+ */
+static int test_send_past_max_rw_count(void)
+{
+	const unsigned long len = (2UL << 30) + 2 * PAGE, max_rw = 0x7ffff000UL;
+	const char *ko = getenv("ZCOPY_KO");
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(7990) };
+	struct timeval tv = { .tv_sec = 300 };
+	struct zc_send s = { .len = len, .tag = 77 };
+	struct zc_completion rec;
+	struct zc_register r;
+	long long got = 0;
+	int ls, fd, sk, st, p[2];
+	pid_t rx;
+	char *buf;
+
+	if (!ko || !*ko || !strcmp(ko, "-")) {
+		printf("# ZCOPY_KO not set: cannot reload the module with a larger cap\n");
+		return -1;
+	}
+	CHECK(reload(ko, "max_pinned_pages=1048576") == 0, "reload with a 4 GiB cap");
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(ls, 1) == 0 &&
+	      pipe(p) == 0, "listen");
+	rx = fork();
+	CHECK(rx >= 0, "fork");
+	if (rx == 0) {
+		int c = accept(ls, NULL, NULL);
+		ssize_t n;
+
+		while (c >= 0 && (n = recv(c, NULL, 1 << 20, MSG_TRUNC)) > 0)
+			got += n;
+		_exit(write(p[1], &got, sizeof(got)) == sizeof(got) ? 0 : 1);
+	}
+	close(ls);
+	{
+		const unsigned long chunk = 2UL << 20, span = len + chunk;
+		int mfd = memfd_create("zcopy-max-rw", MFD_CLOEXEC);
+		char *c;
+
+		CHECK(mfd >= 0 && ftruncate(mfd, chunk) == 0, "memfd");
+		buf = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		CHECK(buf != MAP_FAILED, "reserve 2 GiB");
+		for (c = buf; c < buf + len; c += chunk)
+			CHECK(mmap(c, chunk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, mfd, 0) == c,
+			      "map the memfd at %p", (void *)c);
+		memset(buf, 0x5a, chunk);
+		close(mfd);
+	}
+	fd = open_dev();
+	CHECK(fd >= 0, "open");
+	CHECK(reg(fd, buf, len, ZC_REGISTER_READONLY, 0, &r) == 0, "register 2 GiB + 8 KiB");
+	sk = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(sk >= 0 && setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+	      connect(sk, (struct sockaddr *)&a, sizeof(a)) == 0, "connect");
+	s.fd = sk;
+	s.region = r.id;
+	CHECK(ioctl(fd, ZC_IOC_SEND, &s) == 0, "send of 2 GiB + 8 KiB");
+	CHECK(s.sent == max_rw, "sent %llu, want MAX_RW_COUNT %lu", (unsigned long long)s.sent,
+	      max_rw);
+	CHECK(read_completions(fd, &rec, 1) == 1 && rec.tag == 77 && rec.bytes == max_rw,
+	      "record: tag %llu bytes %llu", (unsigned long long)rec.tag,
+	      (unsigned long long)rec.bytes);
+	close(sk);
+	CHECK(read(p[0], &got, sizeof(got)) == sizeof(got) && waitpid(rx, &st, 0) == rx,
+	      "receiver");
+	CHECK(got == (long long)max_rw, "the receiver got %lld bytes", got);
+	CHECK(unreg(fd, r.id) == 0, "unregister");
+	close(fd);
+	munmap(buf, len + (2UL << 20));
+	return reload(ko, "");
+}
+
 static int test_rmmod_refused_while_open(void)
 {
 	const char *ko = getenv("ZCOPY_KO");
@@ -1012,6 +1096,7 @@ static const struct {
 	{ "fail_nth_sweep_every_ioctl", test_fail_nth_sweep_every_ioctl, R },
 	/* Last: these unload and reload the module. */
 	{ "global_cap", test_global_cap, R },
+	{ "send_past_max_rw_count", test_send_past_max_rw_count, R },
 	{ "rmmod_refused_while_open", test_rmmod_refused_while_open, R },
 };
 

@@ -1007,11 +1007,16 @@ static int test_rmmod_refused_while_open(void)
  */
 static int test_fuzz_12000_calls(void)
 {
-	char line[512];
-	FILE *p = popen("zcopy-fuzz --seed 7 --calls 12000 --threads 4 2>&1", "r");
+	const char *dir = getenv("ZCOPY_HARNESS");
+	char line[512], cmd[4096];
 	int status;
+	FILE *p;
 
-	CHECK(p, "popen zcopy-fuzz");
+	CHECK(dir, "ZCOPY_HARNESS is not set");
+	snprintf(cmd, sizeof(cmd),
+		 "%s/../target/release/zcopy-fuzz --seed 7 --calls 12000 --threads 4 2>&1", dir);
+	p = popen(cmd, "r");
+	CHECK(p, "popen %s", cmd);
 	while (fgets(line, sizeof(line), p))
 		printf("# %s", line);
 	status = pclose(p);

@@ -23,13 +23,14 @@ pub enum Op {
     Sendfile,
     FilePages,
     SendBatch,
+    DmaRead,
     Read,
     BadCmd,
     WrongFd,
 }
 
 impl Op {
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::Version,
         Op::Register,
         Op::Unregister,
@@ -41,10 +42,14 @@ impl Op {
         Op::Sendfile,
         Op::FilePages,
         Op::SendBatch,
+        Op::DmaRead,
         Op::Read,
         Op::BadCmd,
         Op::WrongFd,
     ];
+
+    /// The ABI's ioctls: the first entries of [`Op::ALL`].
+    pub const IOCTLS: usize = 12;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +64,7 @@ impl Op {
             Op::Sendfile => "SENDFILE",
             Op::FilePages => "FILE_PAGES",
             Op::SendBatch => "SEND_BATCH",
+            Op::DmaRead => "DMA_READ",
             Op::Read => "read",
             Op::BadCmd => "bad-cmd",
             Op::WrongFd => "wrong-fd",
@@ -79,6 +85,7 @@ impl Op {
             Op::Sendfile => abi::ZC_IOC_SENDFILE,
             Op::FilePages => abi::ZC_IOC_FILE_PAGES,
             Op::SendBatch => abi::ZC_IOC_SEND_BATCH,
+            Op::DmaRead => abi::ZC_IOC_DMA_READ,
             Op::Read | Op::BadCmd | Op::WrongFd => return None,
         })
     }
@@ -113,6 +120,11 @@ impl Op {
                 EBADF, ENOTSOCK, EOPNOTSUPP, EINVAL, EOVERFLOW, ENOBUFS, EIO, EINTR,
             ],
             Op::FilePages => &[EBADF, EINVAL, EOPNOTSUPP, EFAULT],
+            // ETIMEDOUT and EIO are documented, and the worker reports
+            // them anyway: the engine timed out, or is wedged.
+            Op::DmaRead => &[
+                EINVAL, EOVERFLOW, ENOENT, ENXIO, ENODEV, ETIMEDOUT, EIO, ENOMEM, EFAULT,
+            ],
             Op::Read => &[EINVAL, EAGAIN, EINTR, EFAULT],
             Op::BadCmd => &[ENOTTY],
             Op::WrongFd => &[],
@@ -254,7 +266,7 @@ impl Expect {
 pub fn bad_cmd(rng: &mut Rng) -> u32 {
     let magic = u32::from(abi::ZC_IOC_MAGIC) << 8;
     loop {
-        let known = rng.pick(&Op::ALL[..11]).cmd().unwrap_or(0);
+        let known = rng.pick(&Op::ALL[..Op::IOCTLS]).cmd().unwrap_or(0);
         let cmd = match rng.below(6) {
             // A known command, another size.
             0 => {
@@ -269,8 +281,9 @@ pub fn bad_cmd(rng: &mut Rng) -> u32 {
             }
             // Another direction.
             1 => (known & !(3 << 30)) | ((rng.below(4) as u32) << 30),
-            // An unknown number in zcopy's sub-range and the rest of 'Z'.
-            2 => (known & !0xff) | (0xcb + rng.below(0x15) as u32),
+            // An unknown number in zcopy's sub-range (past DMA_READ's
+            // 0xcb, up to 0xdf) and the rest of 'Z'.
+            2 => (known & !0xff) | (0xcc + rng.below(0x14) as u32),
             3 => (known & !0xff) | rng.below(0x100) as u32,
             // Bare numbers.
             4 => magic | rng.below(0x100) as u32,
@@ -380,6 +393,15 @@ mod tests {
         assert!(Op::Version.writes_arg());
         assert!(!Op::Unregister.writes_arg());
         assert!(!Op::Xmit.writes_arg());
+        assert!(Op::DmaRead.writes_arg());
+        for e in [libc::ENXIO, libc::EOVERFLOW, libc::ETIMEDOUT, libc::EFAULT] {
+            assert!(Op::DmaRead.is_documented(e));
+        }
+        assert!(!Op::DmaRead.is_documented(libc::EBUSY));
+        // Every ABI ioctl has a command, and only those.
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(op.cmd().is_some(), i < Op::IOCTLS, "{op:?}");
+        }
     }
 
     #[test]

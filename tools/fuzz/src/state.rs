@@ -9,7 +9,7 @@ use std::{
         atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed},
         Mutex, MutexGuard,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use zcopy::abi;
@@ -47,6 +47,9 @@ pub struct Reg {
     pub len: u64,
     pub pages: u32,
     pub read_only: bool,
+    /// Registered with `ZC_REGISTER_DMA_ENGINE`: mapped for the DMA engine,
+    /// a target for `ZC_IOC_DMA_READ`.
+    pub engine: bool,
     /// On a worker's private fd: nobody else can unregister it.
     pub private: bool,
 }
@@ -104,6 +107,19 @@ impl Book {
         (!mine.is_empty()).then(|| *mine[rng.below(mine.len() as u64) as usize])
     }
 
+    /// A live region of the DMA engine.
+    pub fn pick_engine(&self, rng: &mut Rng) -> Option<Reg> {
+        let v = lock(&self.live);
+        let e: Vec<&Reg> = v.iter().filter(|r| r.engine).collect();
+        (!e.is_empty()).then(|| *e[rng.below(e.len() as u64) as usize])
+    }
+
+    /// Live regions of the DMA engine (each costs the device time when
+    /// torn down).
+    pub fn engine_regions(&self) -> usize {
+        lock(&self.live).iter().filter(|r| r.engine).count()
+    }
+
     /// Any live region.
     pub fn pick(&self, rng: &mut Rng) -> Option<Reg> {
         let v = lock(&self.live);
@@ -127,6 +143,47 @@ impl Book {
     pub fn guess(&self, rng: &mut Rng) -> u32 {
         let m = self.max_id.load(Relaxed);
         m.wrapping_add(rng.below(8) as u32).wrapping_sub(3)
+    }
+}
+
+/// Engine regions of the workers' at most at once: each costs the device
+/// 0.3 s when torn down (the teardown probe of test builds), all of them
+/// when the fds close at the end.
+pub const MAX_ENGINE_REGIONS: usize = 4;
+/// Device time an engine region's teardown costs, charged when it is made.
+pub const ENGINE_TEARDOWN_MS: u64 = 300;
+/// Device time of one engine transfer.
+pub const ENGINE_TRANSFER_MS: u64 = 100;
+/// The share of the run's time the workers may keep the DMA engine busy,
+/// and the device time they may spend at once: the engine does one read
+/// (and one mapping, one teardown) at a time, from any context, sleeping
+/// uninterruptibly, so more would stall the workers queued behind it.
+const ENGINE_SHARE: f64 = 0.2;
+const ENGINE_BURST_MS: u64 = 1000;
+
+/// The DMA engine's time the workers have committed: reads made and
+/// engine regions' teardowns to come.
+#[derive(Default)]
+pub struct EngineBudget {
+    spent_ms: AtomicU64,
+}
+
+impl EngineBudget {
+    /// Takes `ms` of device time, if `elapsed` of run allows it.
+    pub fn take(&self, elapsed: Duration, ms: u64) -> bool {
+        let allowed = (elapsed.as_secs_f64() * 1000.0 * ENGINE_SHARE) as u64 + ENGINE_BURST_MS;
+        self.spent_ms
+            .fetch_update(Relaxed, Relaxed, |s| {
+                (s.saturating_add(ms) <= allowed).then_some(s + ms)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `ms` taken for something that did not happen.
+    pub fn give_back(&self, ms: u64) {
+        let _ = self
+            .spent_ms
+            .fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_sub(ms)));
     }
 }
 
@@ -384,6 +441,8 @@ pub struct Shared {
     pub socks: Socks,
     pub ifaces: Ifaces,
     pub book: Book,
+    /// The DMA engine's time the workers may still spend.
+    pub engine: EngineBudget,
     pub ledger: Ledger,
     pub findings: Findings,
     /// The module's cap on pinned pages.
@@ -510,10 +569,12 @@ mod tests {
             len: 1,
             pages: 1,
             read_only: false,
+            engine: id == 11,
             private: true,
         };
         b.add(r(1, 10));
         b.add(r(2, 11));
+        assert_eq!(b.engine_regions(), 1);
         let mut rng = Rng::new(1);
         assert_eq!(b.pick_foreign(&mut rng, 1), Some(11));
         assert_eq!(b.pick_in(&mut rng, 1).map(|r| r.id), Some(10));
@@ -521,5 +582,26 @@ mod tests {
         assert_eq!(b.pick_stale(&mut rng), Some(10));
         assert!(b.pick_in(&mut rng, 1).is_none());
         assert!((8..=17).contains(&b.guess(&mut rng)));
+        assert_eq!(b.pick_engine(&mut rng).map(|r| r.id), Some(11));
+        b.remove(11);
+        assert!(b.pick_engine(&mut rng).is_none());
+        assert_eq!(b.engine_regions(), 0);
+    }
+
+    #[test]
+    fn the_engine_budget_grows_with_the_run() {
+        let e = EngineBudget::default();
+        let at = Duration::from_secs;
+        // The burst at the start, then 20% of the time.
+        assert!(e.take(at(0), 600));
+        assert!(!e.take(at(0), 500));
+        assert!(e.take(at(0), 400));
+        assert!(!e.take(at(1), 300));
+        assert!(e.take(at(2), 300));
+        e.give_back(300);
+        assert!(e.take(at(2), 300));
+        // 1300 spent; 10 s allow 3000.
+        assert!(!e.take(at(10), 1701));
+        assert!(e.take(at(10), 1700));
     }
 }

@@ -68,6 +68,9 @@ pub enum Kind {
     BadOutput,
     /// Completion records that do not match the sends.
     Records,
+    /// The DMA engine timed out (`ETIMEDOUT`) or is wedged (`EIO`): a
+    /// transfer never completed.
+    Engine,
     /// Worth knowing, never a failure.
     Note,
 }
@@ -80,6 +83,7 @@ impl Kind {
             Kind::UnexpectedSuccess => "unexpected success",
             Kind::BadOutput => "bad output",
             Kind::Records => "completion records",
+            Kind::Engine => "DMA engine",
             Kind::Note => "observation",
         }
     }
@@ -87,7 +91,7 @@ impl Kind {
     /// Whether it fails the run (`strict`: with `--strict-errno`).
     pub fn fatal(self, strict: bool) -> bool {
         match self {
-            Kind::UnexpectedSuccess | Kind::BadOutput | Kind::Records => true,
+            Kind::UnexpectedSuccess | Kind::BadOutput | Kind::Records | Kind::Engine => true,
             Kind::Undocumented | Kind::Oracle => strict,
             Kind::Note => false,
         }

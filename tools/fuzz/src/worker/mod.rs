@@ -10,6 +10,7 @@
 //! against them: success where the ABI requires failure is always a
 //! finding, another errno only with `--strict-errno`.
 
+mod dma;
 mod other;
 mod regions;
 mod sends;
@@ -226,21 +227,23 @@ impl<'a> Worker<'a> {
             self.unregister(true);
             return;
         }
-        const OPS: [(Op, u32); 14] = [
-            (Op::Version, 2),
-            (Op::Register, 14),
-            (Op::Unregister, 7),
-            (Op::RegionInfo, 7),
-            (Op::Stats, 3),
-            (Op::Send, 18),
-            (Op::Xmit, 5),
-            (Op::SetEventfd, 3),
-            (Op::Sendfile, 8),
-            (Op::FilePages, 5),
-            (Op::SendBatch, 6),
-            (Op::Read, 15),
-            (Op::BadCmd, 3),
-            (Op::WrongFd, 2),
+        // DMA_READ about 1 in 40: the engine it drives is slow and shared.
+        const OPS: [(Op, u32); 15] = [
+            (Op::Version, 4),
+            (Op::Register, 28),
+            (Op::Unregister, 14),
+            (Op::RegionInfo, 14),
+            (Op::Stats, 6),
+            (Op::Send, 36),
+            (Op::Xmit, 10),
+            (Op::SetEventfd, 6),
+            (Op::Sendfile, 16),
+            (Op::FilePages, 10),
+            (Op::SendBatch, 12),
+            (Op::DmaRead, 5),
+            (Op::Read, 30),
+            (Op::BadCmd, 6),
+            (Op::WrongFd, 4),
         ];
         let weights: Vec<u32> = OPS.iter().map(|&(_, w)| w).collect();
         let op = OPS[self.rng.weighted(&weights)].0;
@@ -256,6 +259,7 @@ impl<'a> Worker<'a> {
             Op::Sendfile => self.sendfile(),
             Op::FilePages => self.file_pages(),
             Op::SendBatch => self.send_batch(),
+            Op::DmaRead => self.dma_read(),
             Op::Read => self.read(),
             Op::BadCmd => self.bad_cmd(),
             Op::WrongFd => self.wrong_fd(),
@@ -472,10 +476,14 @@ impl<'a> Worker<'a> {
             Place::Wild(_) => {
                 // Never garbage for a structure that holds user pointers:
                 // the module would follow them.
-                let garbage = !matches!(op, Op::RegionInfo | Op::FilePages | Op::SendBatch);
+                let garbage = !matches!(
+                    op,
+                    Op::RegionInfo | Op::FilePages | Op::SendBatch | Op::DmaRead
+                );
                 let (p, kind) = self.sh.wild.out_ptr(&mut self.rng, n, garbage);
                 let end = self.sh.wild.scratch.end() as u64;
-                if kind.unmapped() || (kind == WildKind::GuardEdge && p + n as u64 > end) {
+                if kind.certainly_unmapped() || (kind == WildKind::GuardEdge && p + n as u64 > end)
+                {
                     c.e.only(libc::EFAULT);
                     c.names = vec!["argument pointer unmapped"];
                 } else {

@@ -132,7 +132,7 @@ impl Worker<'_> {
                 4 => {
                     let (p, k) = self.sh.wild.out_ptr(&mut self.rng, fits, true);
                     a.pages = p;
-                    pages_bad = k.unmapped();
+                    pages_bad = k.certainly_unmapped();
                     pages_ours = false;
                 }
                 _ => a.pages = (self.out.end() - self.rng.range(0, 8) as usize * esz) as u64,
@@ -312,7 +312,7 @@ impl Worker<'_> {
         } else {
             self.sh.zoo.pick(&mut self.rng)
         };
-        let op = self.rng.pick(&Op::ALL[..11]);
+        let op = self.rng.pick(&Op::ALL[..Op::IOCTLS]);
         let cmd = op.cmd().unwrap_or(0);
         // Room for the largest argument, inside our buffer.
         let p = self.arg.anywhere(&mut self.rng, 256, 8, false);

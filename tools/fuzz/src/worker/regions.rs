@@ -7,7 +7,7 @@ use crate::{
     args,
     ioctls::Op,
     ptrs::{page, WildKind},
-    state::{IfKind, Reg},
+    state::{IfKind, Reg, ENGINE_TEARDOWN_MS, MAX_ENGINE_REGIONS},
 };
 
 /// The flags REGISTER knows (ABI 5).
@@ -60,12 +60,26 @@ impl Worker<'_> {
             ifk = k;
         }
         let faulty = self.faulty();
+        // A few well-formed ones for the DMA engine, the targets of
+        // ZC_IOC_DMA_READ: few, since the engine is slow and shared (its
+        // teardown's device time is taken now, given back if none is made).
+        let mut engine_ms = 0;
+        if !faulty
+            && self.rng.chance(1, 20)
+            && sh.book.engine_regions() < MAX_ENGINE_REGIONS
+            && sh.engine.take(sh.t0.elapsed(), ENGINE_TEARDOWN_MS)
+        {
+            engine_ms = ENGINE_TEARDOWN_MS;
+            a.flags |= abi::ZC_REGISTER_DMA_ENGINE;
+            a.ifindex = 0;
+            ifk = IfKind::Zero;
+        }
         // Where `a.addr` was last pointed: whether pinning certainly
         // faults is decided from it and the final length, below.
         let mut at = Addr::Slot;
         if faulty {
             for _ in 0..self.rng.range(1, 3) {
-                match self.rng.below(10) {
+                match self.rng.below(11) {
                     0 => a.flags |= args::unknown_bits(&mut self.rng, KNOWN_REGISTER_FLAGS),
                     1 => a.reserved = args::nonzero_u32(&mut self.rng),
                     2 => match self.rng.below(3) {
@@ -106,6 +120,13 @@ impl Worker<'_> {
                         a.ifindex = i;
                         ifk = k;
                     }
+                    9 => {
+                        // The DMA engine and an interface at once.
+                        a.flags |= abi::ZC_REGISTER_DMA_ENGINE;
+                        if a.ifindex == 0 {
+                            (a.ifindex, ifk) = (1, IfKind::Loopback);
+                        }
+                    }
                     _ => {
                         a.addr = 0;
                         at = Addr::Wild(WildKind::Null);
@@ -117,7 +138,7 @@ impl Worker<'_> {
         // guard page), or the range runs from the slot into its guard.
         let slot_end = slot.base as u64 + slot.len as u64;
         let addr_bad = match at {
-            Addr::Wild(k) => k.unmapped() && k != WildKind::Null,
+            Addr::Wild(k) => k.certainly_unmapped() && k != WildKind::Null,
             Addr::Guard => true,
             Addr::Slot => {
                 a.addr.checked_add(a.len).is_some_and(|e| e > slot_end) && a.addr < slot_end
@@ -139,6 +160,10 @@ impl Worker<'_> {
         }
         if a.ifindex < 0 {
             c.add("negative ifindex", libc::ENODEV);
+        }
+        if a.flags & abi::ZC_REGISTER_DMA_ENGINE != 0 {
+            // No engine bound (no edu device), or it is being unbound.
+            c.also(libc::ENODEV);
         }
         // Never decided, always possible: the cap may be reached by the
         // others' regions, the disturber may unmap or protect the slot.
@@ -183,6 +208,7 @@ impl Worker<'_> {
             format!("{a:?} {place:?} ifk {ifk:?}")
         });
         if !ok {
+            sh.engine.give_back(engine_ms);
             return;
         }
         let Some(b) = self.back::<abi::ZcRegister>(p, place) else {
@@ -206,6 +232,7 @@ impl Worker<'_> {
             len: a.len,
             pages: b.nr_pages,
             read_only: a.flags & abi::ZC_REGISTER_READONLY != 0,
+            engine: a.flags & abi::ZC_REGISTER_DMA_ENGINE != 0,
             private,
         };
         self.regs.push(reg);
@@ -320,11 +347,7 @@ impl Worker<'_> {
                     4 => {
                         let (p, k) = self.sh.wild.out_ptr(&mut self.rng, fits, true);
                         pages = p;
-                        // Not the PROT_NONE reservation: a 24-byte write
-                        // through it succeeded 3 times in 137,420 calls
-                        // while other threads mprotect and remap around
-                        // it, so it is not trusted as an oracle there.
-                        pages_bad = k.unmapped() && k != WildKind::ProtNone;
+                        pages_bad = k.certainly_unmapped();
                         pages_ours = false;
                     }
                     _ => {
@@ -365,12 +388,16 @@ impl Worker<'_> {
             .min(reg.pages.saturating_sub(a.first_page))
             .min(4096);
         let ro = b.flags & abi::ZC_REGION_READONLY != 0;
+        // DMA_ENGINE says how it was registered: it stays after an unbind.
+        let engine = b.flags & abi::ZC_REGION_DMA_ENGINE != 0;
         if reg.private
             && (b.addr != reg.addr
                 || b.len != reg.len
                 || b.total_pages != reg.pages
                 || b.nr_pages != want_n
-                || ro != reg.read_only)
+                || ro != reg.read_only
+                || engine != reg.engine
+                || (engine && b.ifindex != 0))
         {
             self.bad_output(
                 "REGION_INFO: description differs from the registration",

@@ -245,7 +245,7 @@ impl Worker<'_> {
                 4 => {
                     let (p, k) = self.sh.wild.out_ptr(&mut self.rng, n * esz, false);
                     b.sends = p;
-                    sends_bad = k.unmapped();
+                    sends_bad = k.certainly_unmapped();
                 }
                 5 => b.nr = (n as u32 + self.rng.range(1, 4) as u32).min(max as u32),
                 _ => {}
@@ -423,7 +423,7 @@ impl Worker<'_> {
             c.add("hdr_len 0 or above 256", libc::EINVAL);
         } else {
             match hdr_kind {
-                Some(k) if k.unmapped() => c.add("hdr unmapped", libc::EFAULT),
+                Some(k) if k.certainly_unmapped() => c.add("hdr unmapped", libc::EFAULT),
                 Some(_) => c.also(libc::EFAULT),
                 None if x.hdr + u64::from(x.hdr_len) > self.hdr.end() as u64 => {
                     c.add("hdr runs into a guard page", libc::EFAULT)

@@ -216,15 +216,6 @@ impl WildKind {
         )
     }
 
-    /// Whether any access certainly faults, whatever else the process
-    /// does meanwhile: what the oracles use. Not the `PROT_NONE`
-    /// reservation nor the hole: an access through them succeeded 4 times
-    /// in about 150,000 calls while other threads mprotect, remap and
-    /// unmap around them, unexplained; they stay in the mix as arguments.
-    pub fn certainly_unmapped(self) -> bool {
-        self.unmapped() && !matches!(self, WildKind::ProtNone | WildKind::Hole)
-    }
-
     /// Whether it is negative as a signed address: the kernel half, which
     /// `access_ok` refuses outright, whatever the length.
     pub fn kernel_half(self) -> bool {

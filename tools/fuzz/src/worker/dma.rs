@@ -215,10 +215,8 @@ impl Worker<'_> {
         let (buf_bad, buf_maybe) = match at {
             _ if !len_ok => (false, false),
             Buf::Ours => (!self.out.holds(a.buf as usize, l as usize), false),
-            // Not the PROT_NONE reservation, as for REGION_INFO's pages.
-            Buf::Wild(WildKind::ProtNone) => (false, true),
             Buf::Wild(k) => (
-                k.certainly_unmapped() || a.buf.checked_add(l).is_none_or(|e| e > scratch_end),
+                k.unmapped() || a.buf.checked_add(l).is_none_or(|e| e > scratch_end),
                 false,
             ),
         };

@@ -482,8 +482,7 @@ impl<'a> Worker<'a> {
                 );
                 let (p, kind) = self.sh.wild.out_ptr(&mut self.rng, n, garbage);
                 let end = self.sh.wild.scratch.end() as u64;
-                if kind.certainly_unmapped() || (kind == WildKind::GuardEdge && p + n as u64 > end)
-                {
+                if kind.unmapped() || (kind == WildKind::GuardEdge && p + n as u64 > end) {
                     c.e.only(libc::EFAULT);
                     c.names = vec!["argument pointer unmapped"];
                 } else {

@@ -132,7 +132,7 @@ impl Worker<'_> {
                 4 => {
                     let (p, k) = self.sh.wild.out_ptr(&mut self.rng, fits, true);
                     a.pages = p;
-                    pages_bad = k.certainly_unmapped();
+                    pages_bad = k.unmapped();
                     pages_ours = false;
                 }
                 _ => a.pages = (self.out.end() - self.rng.range(0, 8) as usize * esz) as u64,

@@ -138,7 +138,7 @@ impl Worker<'_> {
         // guard page), or the range runs from the slot into its guard.
         let slot_end = slot.base as u64 + slot.len as u64;
         let addr_bad = match at {
-            Addr::Wild(k) => k.certainly_unmapped() && k != WildKind::Null,
+            Addr::Wild(k) => k.unmapped() && k != WildKind::Null,
             Addr::Guard => true,
             Addr::Slot => {
                 a.addr.checked_add(a.len).is_some_and(|e| e > slot_end) && a.addr < slot_end
@@ -347,13 +347,16 @@ impl Worker<'_> {
                     4 => {
                         let (p, k) = self.sh.wild.out_ptr(&mut self.rng, fits, true);
                         pages = p;
-                        pages_bad = k.certainly_unmapped();
+                        pages_bad = k.unmapped();
                         pages_ours = false;
                     }
                     _ => {
                         // Ending at, or running into, the guard.
                         let m = self.rng.range(0, 8) as usize * esz;
                         pages = (self.out.end() - m) as u64;
+                        // (A wild pointer picked before is replaced.)
+                        pages_bad = false;
+                        pages_ours = true;
                     }
                 }
             }

@@ -245,7 +245,7 @@ impl Worker<'_> {
                 4 => {
                     let (p, k) = self.sh.wild.out_ptr(&mut self.rng, n * esz, false);
                     b.sends = p;
-                    sends_bad = k.certainly_unmapped();
+                    sends_bad = k.unmapped();
                 }
                 5 => b.nr = (n as u32 + self.rng.range(1, 4) as u32).min(max as u32),
                 _ => {}
@@ -403,6 +403,8 @@ impl Worker<'_> {
                     3 => {
                         // Header ending at, or running into, a guard.
                         x.hdr = (self.hdr.end() - self.rng.range(1, 64) as usize) as u64;
+                        // (A wild pointer picked before is replaced.)
+                        hdr_kind = None;
                     }
                     4 => x.ifindex = self.rng.pick(&[0, -1, i32::MIN, i32::MAX]),
                     5 => (x.region, kind) = self.bad_id(z.ctx),
@@ -423,7 +425,7 @@ impl Worker<'_> {
             c.add("hdr_len 0 or above 256", libc::EINVAL);
         } else {
             match hdr_kind {
-                Some(k) if k.certainly_unmapped() => c.add("hdr unmapped", libc::EFAULT),
+                Some(k) if k.unmapped() => c.add("hdr unmapped", libc::EFAULT),
                 Some(_) => c.also(libc::EFAULT),
                 None if x.hdr + u64::from(x.hdr_len) > self.hdr.end() as u64 => {
                     c.add("hdr runs into a guard page", libc::EFAULT)

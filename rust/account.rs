@@ -28,6 +28,14 @@ use kernel::{
     },
 };
 
+/// Allocation flags for arrays whose size the caller decides (the pages of
+/// a region, the entries of a reply): charged to the caller's memory
+/// cgroup, and without the allocation-failure warning, a stack trace the
+/// caller could print at will (as io_uring does for its user-sized arrays).
+pub(crate) fn user_sized() -> kernel::alloc::Flags {
+    GFP_KERNEL_ACCOUNT | kernel::alloc::flags::__GFP_NOWARN
+}
+
 /// `cur + pages` if it stays within `limit`, without overflowing.
 pub(crate) fn try_add(cur: u64, pages: u64, limit: u64) -> Option<u64> {
     cur.checked_add(pages).filter(|&new| new <= limit)

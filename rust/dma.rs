@@ -16,6 +16,7 @@
 //! [`engine`]: crate::engine
 
 use crate::{
+    account::user_sized,
     engine,
     netdev::NetdevRef, //
 };
@@ -136,7 +137,7 @@ impl DmaMapping {
 
     /// Walks the DMA segments: each covers a run of whole pages.
     fn page_iovas(&self, nr_pages: usize) -> Result<KVVec<u64>> {
-        let mut iovas = KVVec::with_capacity(nr_pages, GFP_KERNEL_ACCOUNT)?;
+        let mut iovas = KVVec::with_capacity(nr_pages, user_sized())?;
         // SAFETY: `sgt` is initialised and mapped (type invariant).
         let (mut sg, nents) = unsafe { ((*self.sgt.get()).sgl, (*self.sgt.get()).nents) };
         for _ in 0..nents {
@@ -147,7 +148,7 @@ impl DmaMapping {
             let (addr, len) = unsafe { (bindings::sg_dma_address(sg), bindings::sg_dma_len(sg)) };
             let mut off = 0;
             while off < len as usize && iovas.len() < nr_pages {
-                iovas.push(addr + off as u64, GFP_KERNEL_ACCOUNT)?;
+                iovas.push(addr + off as u64, user_sized())?;
                 off += PAGE_SIZE;
             }
             // SAFETY: As above; `sg_next` returns NULL after the last one.

@@ -241,7 +241,7 @@ u32 zc_c_bio_vec_size(void)
 
 struct bio_vec *zc_bvecs_alloc(struct page *const *pages, size_t n)
 {
-	struct bio_vec *bv = kvmalloc_array(n, sizeof(*bv), GFP_KERNEL_ACCOUNT);
+	struct bio_vec *bv = kvmalloc_array(n, sizeof(*bv), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	size_t i;
 
 	if (!bv)

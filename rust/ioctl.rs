@@ -10,6 +10,7 @@
 
 use crate::{
     abi,
+    account::user_sized,
     context::Context,
     pagecache::FileRef,
     region::RegisterArgs,
@@ -219,7 +220,7 @@ fn region_info(ctx: &Context, a: &mut abi::zc_region_info) -> Result {
     if n > 0 {
         // SAFETY: `capable` may be called from any process context.
         let privileged = unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) };
-        let mut pages = KVVec::with_capacity(n as usize, GFP_KERNEL)?;
+        let mut pages = KVVec::with_capacity(n as usize, user_sized())?;
         region.page_info(a.first_page as usize, n as usize, privileged, &mut pages)?;
         // CAST: user addresses fit in `usize`; a truncated one faults.
         let mut w = UserSlice::new(
@@ -263,7 +264,7 @@ fn file_pages(a: &mut abi::zc_file_pages) -> Result {
     let n = a.nr_pages.min(MAX_INFO_PAGES);
     // CAST: `PAGE_SIZE` fits in `u64`.
     let first = a.offset / kernel::page::PAGE_SIZE as u64;
-    let mut pages = KVVec::with_capacity(n as usize, GFP_KERNEL)?;
+    let mut pages = KVVec::with_capacity(n as usize, user_sized())?;
     let mut resident = 0;
     for i in 0..u64::from(n) {
         let p = file.page_state(first + i);

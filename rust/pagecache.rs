@@ -27,7 +27,9 @@
 //! what the page holds when the device reads it, as `sendfile` does.
 
 use crate::{
-    abi, helpers,
+    abi,
+    account::user_sized,
+    helpers,
     pin::Bvecs,
     stats::{
         Counters,
@@ -172,7 +174,7 @@ impl FilePages {
         let (first, last) = (start / page, end.div_ceil(page));
         // CAST: bounded by `ZC_SENDFILE_MAX / PAGE_SIZE + 1`.
         let n = (last - first) as usize;
-        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut pages = KVVec::with_capacity(n, user_sized())?;
         // Misses are the pages not cached when the first miss was found
         // (before its readahead brought the others in); pages before it
         // were all cached.

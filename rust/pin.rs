@@ -16,7 +16,10 @@
 //! others are dropped at once, as io_uring does for registered buffers. A
 //! huge page is therefore pinned, and charged, once.
 
-use crate::helpers;
+use crate::{
+    account::user_sized,
+    helpers, //
+};
 use kernel::{
     bindings,
     page::PAGE_SIZE,
@@ -56,8 +59,7 @@ impl PinnedPages {
         if nr_pages == 0 || start % PAGE_SIZE != 0 {
             return Err(EINVAL);
         }
-        let mut pages: KVVec<*mut bindings::page> =
-            KVVec::with_capacity(nr_pages, GFP_KERNEL_ACCOUNT)?;
+        let mut pages: KVVec<*mut bindings::page> = KVVec::with_capacity(nr_pages, user_sized())?;
         let mut flags = bindings::FOLL_LONGTERM;
         if !read_only {
             flags |= bindings::FOLL_WRITE;
@@ -111,7 +113,7 @@ impl PinnedPages {
                 unsafe { bindings::unpin_user_page(page) };
                 continue;
             }
-            if let Err(e) = pins.push(folio, GFP_KERNEL_ACCOUNT) {
+            if let Err(e) = pins.push(folio, user_sized()) {
                 failed = Some((i, e));
                 break;
             }

@@ -6,9 +6,10 @@
 #   make run          boot the release kernel, load zcopy, send a buffer and a
 #                     file zero-copy over the wire and show what happened
 #   make test         every test, one verdict: "N passed, M failed"
-#   make bench        the benchmark: every method side by side, one VM boot;
-#                     report, table and plots in bench/ (BENCH='..' adds
-#                     zcopyctl bench arguments)
+#   make bench        the benchmark: every method side by side, one VM boot,
+#                     then the kernel's own zero-copy selftests in the same
+#                     boot; report, table and plots in bench/ (BENCH='..'
+#                     adds zcopyctl bench arguments)
 #   make profile      where a send's CPU goes: perf (cpu-clock) on one bench
 #                     sample per method; top symbols and flame graphs in
 #                     bench/profile/ (SECS='..' per sample, default 3)
@@ -31,7 +32,7 @@ CMD ?= zcopyctl info
 .PHONY: help run test bench profile fuzz vm module kernel provision tools itest samples fmt clean
 
 help:
-	@sed -n '3,26p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,27p' Makefile | sed 's/^# \{0,1\}//'
 
 provision:
 	@$(H)/provision.sh
@@ -67,8 +68,9 @@ run: provision tools
 
 bench: provision tools
 	@rm -rf bench && mkdir -p bench
+	@$(H)/selftests.sh build
 	@$(H)/vm.sh --kernel release --out $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/bench \
-		-- $(H)/bench.sh $(BENCH) | tee bench/table.txt
+		-- /bin/sh -c '$(H)/bench.sh $(BENCH) && $(H)/selftests.sh run' | tee bench/table.txt
 	@cp $${ZCOPY_CACHE:-$$HOME/.cache/zcopy}/runs/bench/bench.json bench/
 	@tools/target/release/zcopyctl plot bench/bench.json --out bench
 	@echo "bench/: bench.json (every sample), table.txt, cpu_per_byte.svg, cpu_per_byte.png"
